@@ -1,0 +1,171 @@
+"""The action space of one planner step, as a JSON schema for decoding and a validator after it.
+
+A planner step is a JSON list of calls, each naming its tool *before* its arguments so that the
+model commits to a tool first and the constraint then knows exactly which arguments may follow:
+
+    [{"tool": "multiply", "arguments": {"a": 12, "b": 7}}]
+    [{"tool": "final_answer", "arguments": {"answer": "84"}}]
+
+The list is bounded (`max_calls`); `final_answer` stands alone. One schema is built per tool
+set and reused for every step, so the constraint compiles once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import jsonschema
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+
+from agentsmall._tool import Tool
+from agentsmall.errors import DecodingError
+
+FINAL_ANSWER = "final_answer"
+
+_FINAL_ANSWER_ARGUMENTS: dict[str, Any] = {
+    "type": "object",
+    "properties": {"answer": {"type": "string", "description": "The answer for the user."}},
+    "required": ["answer"],
+    "additionalProperties": False,
+}
+
+
+@dataclass(frozen=True)
+class Call:
+    """One validated call chosen by the planner."""
+
+    tool: str
+    arguments: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StepAction:
+    """The validated decision of one planner step: either tool calls or a final answer."""
+
+    calls: tuple[Call, ...] = ()
+    final_answer: str | None = None
+    duplicates_dropped: int = 0
+    """Identical calls the model listed more than once in the step; each runs once."""
+
+
+MAX_INTEGER_DIGITS = 15
+"""Integers in tool calls have at most this many digits. Without a bound a small model can
+write digits until the token limit ("1212121212..."); 15 digits still hold any int64-safe
+count, id or amount a tool is likely to need."""
+
+
+def _bound_integers(schema: Any) -> Any:
+    """A copy of `schema` where every integer carries outlines-core's `maxDigits` bound.
+
+    (`maxDigits` is an outlines-core keyword; JSON-schema validators ignore it.)
+    """
+    if isinstance(schema, list):
+        return [_bound_integers(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    bounded = {k: _bound_integers(v) for k, v in schema.items()}
+    types = schema.get("type")
+    if (types == "integer" or (isinstance(types, list) and "integer" in types)) and not (
+        {"maximum", "exclusiveMaximum", "maxDigits", "enum", "const"} & schema.keys()
+    ):
+        bounded["maxDigits"] = MAX_INTEGER_DIGITS
+    return bounded
+
+
+def _call_branch(name: str, arguments_schema: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {"tool": {"const": name}, "arguments": _bound_integers(arguments_schema)},
+        "required": ["tool", "arguments"],
+        "additionalProperties": False,
+    }
+
+
+@dataclass
+class ActionSpace:
+    """The tools a planner may call in one step, with the schema and validator derived from them."""
+
+    tools: dict[str, Tool]
+    max_calls: int = 4
+    schema: dict[str, Any] = field(init=False)
+    _validator: jsonschema.Draft202012Validator = field(init=False, repr=False)
+    _call_models: dict[str, type[BaseModel]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.max_calls < 1:
+            raise ValueError("max_calls must be at least 1")
+        branches = [_call_branch(t.name, t.parameters) for t in self.tools.values()]
+        final_step = {
+            "type": "array",
+            "items": _call_branch(FINAL_ANSWER, _FINAL_ANSWER_ARGUMENTS),
+            "minItems": 1,
+            "maxItems": 1,
+        }
+        alternatives: list[dict[str, Any]] = []
+        if branches:
+            tool_items = branches[0] if len(branches) == 1 else {"anyOf": branches}
+            alternatives.append(
+                {"type": "array", "items": tool_items, "minItems": 1, "maxItems": self.max_calls}
+            )
+        alternatives.append(final_step)
+        self.schema = alternatives[0] if len(alternatives) == 1 else {"anyOf": alternatives}
+        self._validator = jsonschema.Draft202012Validator(self.schema)
+        self._call_models = {
+            name: create_model(
+                f"Call_{name}",
+                __config__=ConfigDict(extra="forbid"),
+                arguments=(t.arguments_model, ...),
+            )
+            for name, t in self.tools.items()
+        }
+
+    @classmethod
+    def from_tools(cls, tools: list[Tool], *, max_calls: int = 4) -> ActionSpace:
+        by_name: dict[str, Tool] = {}
+        for t in tools:
+            if t.name in by_name:
+                raise ValueError(f"two tools are named {t.name!r}; tool names must be unique")
+            by_name[t.name] = t
+        return cls(tools=by_name, max_calls=max_calls)
+
+    @property
+    def fingerprint(self) -> str:
+        """A stable hash of the schema: the key under which its compiled constraint is cached."""
+        text = json.dumps(self.schema, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def parse(self, text: str) -> StepAction:
+        """Validate a planner output against the schema *and* the tools' pydantic models.
+
+        Constrained decoding should make this impossible to fail; when it does fail, the output
+        is never used: a `DecodingError` says exactly why.
+        """
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise DecodingError(f"planner output is not JSON ({exc}): {text[:200]!r}") from exc
+        errors = sorted(self._validator.iter_errors(data), key=lambda e: list(e.path))
+        if errors:
+            raise DecodingError(
+                f"planner output does not match the action schema: {errors[0].message}"
+                f" (output: {text[:200]!r})"
+            )
+        if data[0]["tool"] == FINAL_ANSWER:
+            return StepAction(final_answer=data[0]["arguments"]["answer"])
+        calls: list[Call] = []
+        seen: set[str] = set()
+        for item in data:
+            try:
+                self._call_models[item["tool"]].model_validate({"arguments": item["arguments"]})
+            except ValidationError as exc:
+                raise DecodingError(
+                    f"arguments for {item['tool']!r} do not validate: {exc.errors()[0]['msg']}"
+                ) from exc
+            key = json.dumps(item, sort_keys=True)
+            if key not in seen:
+                seen.add(key)
+                calls.append(Call(tool=item["tool"], arguments=item["arguments"]))
+        return StepAction(calls=tuple(calls), duplicates_dropped=len(data) - len(calls))

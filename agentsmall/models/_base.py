@@ -1,0 +1,81 @@
+"""The model interface: the one line between the agent and whatever produces tokens.
+
+Like an HTTP client's transport, a `Model` is all the agent loop knows about generation. The
+in-process llama.cpp backend is the default; a scripted fake plugs in for deterministic tests.
+The agent never trusts what a model returns: it validates every output itself.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, TypedDict
+
+
+class ChatMessage(TypedDict):
+    """One chat turn, in the shape every chat template expects."""
+
+    role: str
+    content: str
+
+
+@dataclass(frozen=True)
+class JsonSchemaConstraint:
+    """Constrain the output to JSON that matches `schema`.
+
+    It is a description, not a compiled object: each model compiles it against its own
+    vocabulary (and caches the result), so the same constraint serves every backend.
+    """
+
+    schema: dict[str, Any]
+    list_of_unique_items: bool = False
+    """The output is a JSON list whose items must not repeat: once one does, the list closes."""
+
+
+@dataclass(frozen=True)
+class Generation:
+    """What one call to `Model.generate` produced, with the counts benchmarks need."""
+
+    text: str
+    finish_reason: Literal["stop", "length"]
+    prompt_tokens: int
+    """Tokens in the whole prompt."""
+    prompt_tokens_evaluated: int
+    """Prompt tokens actually evaluated; fewer than `prompt_tokens` when a cached prefix was reused."""
+    output_tokens: int
+    forced_tokens: int = 0
+    """Output tokens appended without sampling because the constraint allowed only one."""
+    seconds: float = 0.0
+
+
+TextCallback = Callable[[str], None]
+
+
+class Model(abc.ABC):
+    """A text generator with a chat template and, optionally, constrained decoding."""
+
+    name: str
+    context_length: int
+
+    @abc.abstractmethod
+    def generate(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        constraint: JsonSchemaConstraint | None = None,
+        max_tokens: int = 256,
+        on_text: TextCallback | None = None,
+    ) -> Generation:
+        """Continue the chat with one assistant turn.
+
+        With a constraint the text is guaranteed (by construction, not by hope) to be a prefix of
+        a string the constraint accepts; `finish_reason == "length"` means it was cut off.
+        """
+
+    def count_prompt_tokens(self, messages: Sequence[ChatMessage]) -> int:
+        """Tokens the rendered prompt for `messages` takes; used to keep within the context."""
+        return sum(len(m["content"]) for m in messages) // 4
+
+    def close(self) -> None:  # noqa: B027 - optional hook, most models hold nothing to release
+        """Release what the model holds (weights, KV cache)."""

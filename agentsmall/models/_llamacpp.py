@@ -1,0 +1,150 @@
+"""The default backend: a GGUF model run in-process by llama-cpp-python."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import llama_cpp
+import numpy as np
+
+from agentsmall.decoding import Decoder, TokenVocabulary, compile_json_schema
+from agentsmall.errors import ModelLoadError
+from agentsmall.models._base import (
+    ChatMessage,
+    Generation,
+    JsonSchemaConstraint,
+    Model,
+    TextCallback,
+)
+from agentsmall.models._chat import ChatTemplate, fallback_template
+
+GGUF_MAGIC = b"GGUF"
+
+
+def check_gguf(path: Path) -> None:
+    """Refuse, with a clear message, anything that is not a readable GGUF file.
+
+    llama.cpp would otherwise print pages of log and raise a bare "Failed to load model".
+    """
+    if not path.exists():
+        raise ModelLoadError(f"model file not found: {path}")
+    if not path.is_file():
+        raise ModelLoadError(f"model path is not a file: {path}")
+    try:
+        with path.open("rb") as f:
+            magic = f.read(4)
+    except OSError as exc:
+        raise ModelLoadError(f"cannot read model file {path}: {exc}") from exc
+    if magic != GGUF_MAGIC:
+        raise ModelLoadError(
+            f"{path} is not a GGUF model file (it starts with {magic!r}, not b'GGUF')"
+        )
+
+
+class LlamaCppModel(Model):
+    """A GGUF model in this process, with KV-cache reuse and constrained decoding."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        name: str | None = None,
+        context_length: int = 4096,
+        threads: int | None = None,
+        temperature: float = 0.0,
+        seed: int = 0,
+        chat_template: str | None = None,
+    ) -> None:
+        self.path = Path(path).expanduser()
+        check_gguf(self.path)
+        self.name = name or self.path.stem
+        try:
+            self._llm = llama_cpp.Llama(
+                model_path=str(self.path),
+                n_ctx=context_length,
+                n_threads=threads or min(os.cpu_count() or 2, 8),
+                n_batch=512,
+                seed=seed,
+                verbose=False,
+            )
+        except Exception as exc:  # llama-cpp-python raises ValueError/RuntimeError
+            raise ModelLoadError(
+                f"llama.cpp cannot load {self.path}: the file may be corrupt or truncated,"
+                f" or of an architecture this llama.cpp build does not know ({exc})"
+            ) from exc
+        self.context_length = self._llm.n_ctx()
+        self.temperature = temperature
+        self._rng = np.random.default_rng(seed)
+        self._lock = threading.Lock()  # one generation at a time: the KV cache is shared state
+        metadata = self._llm.metadata
+        self._vocabulary = TokenVocabulary.from_llama(self._llm)
+        self._decoder = Decoder(self._llm, self._vocabulary)
+        self._add_bos = metadata.get("tokenizer.ggml.add_bos_token", "true") != "false"
+        self._bos_id = self._llm.token_bos()
+        template_source = chat_template or metadata.get("tokenizer.chat_template")
+        self.has_chat_template = template_source is not None
+        self.chat_template = ChatTemplate(
+            template_source or fallback_template(),
+            bos_token=self._token_text(self._bos_id),
+            eos_token=self._token_text(self._llm.token_eos()),
+        )
+
+    def _token_text(self, token: int) -> str:
+        if token < 0:
+            return ""
+        return self._llm.detokenize([token], special=True).decode("utf-8", errors="replace")
+
+    def tokenize_prompt(self, messages: Sequence[ChatMessage]) -> list[int]:
+        """Render and tokenize a prompt, with exactly one BOS when the model wants one.
+
+        llama-cpp-python's completion path adds BOS itself, so a template that starts with
+        `{{ bos_token }}` gets two there; we tokenize without adding and add it only if absent.
+        """
+        text = self.chat_template.render(messages, add_generation_prompt=True)
+        tokens = self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+        if self._add_bos and self._bos_id >= 0 and (not tokens or tokens[0] != self._bos_id):
+            tokens.insert(0, self._bos_id)
+        return tokens
+
+    def count_prompt_tokens(self, messages: Sequence[ChatMessage]) -> int:
+        return len(self.tokenize_prompt(messages))
+
+    def generate(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        constraint: JsonSchemaConstraint | None = None,
+        max_tokens: int = 256,
+        on_text: TextCallback | None = None,
+    ) -> Generation:
+        index = (
+            compile_json_schema(constraint.schema, self._vocabulary)
+            if constraint is not None
+            else None
+        )
+        with self._lock:
+            prompt = self.tokenize_prompt(messages)
+            result = self._decoder.generate(
+                prompt,
+                index=index,
+                max_tokens=max_tokens,
+                on_text=on_text,
+                temperature=self.temperature,
+                rng=self._rng,
+                close_list_on_repeat=constraint is not None and constraint.list_of_unique_items,
+            )
+        return Generation(
+            text=result.text,
+            finish_reason="stop" if result.finish_reason == "stop" else "length",
+            prompt_tokens=result.prompt_tokens,
+            prompt_tokens_evaluated=result.prompt_tokens_evaluated,
+            output_tokens=len(result.tokens),
+            forced_tokens=result.forced_tokens,
+            seconds=result.seconds,
+        )
+
+    def close(self) -> None:
+        self._llm.close()
