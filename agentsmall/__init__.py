@@ -1,13 +1,13 @@
 """agentsmall: reliable tool-using agents on small local models.
 
-    from agentsmall import Agent, tool
+from agentsmall import Agent, tool
 
-    @tool
-    def add(a: int, b: int) -> int:
-        \"\"\"Add two integers.\"\"\"
-        return a + b
+@tool
+def add(a: int, b: int) -> int:
+    \"\"\"Add two integers.\"\"\"
+    return a + b
 
-    result = Agent(tools=[add]).run("What is 2 + 3?")
+result = Agent(tools=[add]).run("What is 2 + 3?")
 """
 
 from agentsmall._tool import Tool, tool

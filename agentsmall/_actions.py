@@ -90,6 +90,8 @@ class ActionSpace:
 
     tools: dict[str, Tool]
     max_calls: int = 4
+    allow_final_answer: bool = True
+    """False for a step that must call a tool (an agent told to use a tool before answering)."""
     schema: dict[str, Any] = field(init=False)
     _validator: jsonschema.Draft202012Validator = field(init=False, repr=False)
     _call_models: dict[str, type[BaseModel]] = field(init=False, repr=False)
@@ -97,6 +99,8 @@ class ActionSpace:
     def __post_init__(self) -> None:
         if self.max_calls < 1:
             raise ValueError("max_calls must be at least 1")
+        if not self.allow_final_answer and not self.tools:
+            raise ValueError("a step that must call a tool needs at least one tool")
         branches = [_call_branch(t.name, t.parameters) for t in self.tools.values()]
         final_step = {
             "type": "array",
@@ -110,7 +114,8 @@ class ActionSpace:
             alternatives.append(
                 {"type": "array", "items": tool_items, "minItems": 1, "maxItems": self.max_calls}
             )
-        alternatives.append(final_step)
+        if self.allow_final_answer:
+            alternatives.append(final_step)
         self.schema = alternatives[0] if len(alternatives) == 1 else {"anyOf": alternatives}
         self._validator = jsonschema.Draft202012Validator(self.schema)
         self._call_models = {
@@ -123,13 +128,15 @@ class ActionSpace:
         }
 
     @classmethod
-    def from_tools(cls, tools: list[Tool], *, max_calls: int = 4) -> ActionSpace:
+    def from_tools(
+        cls, tools: list[Tool], *, max_calls: int = 4, allow_final_answer: bool = True
+    ) -> ActionSpace:
         by_name: dict[str, Tool] = {}
         for t in tools:
             if t.name in by_name:
                 raise ValueError(f"two tools are named {t.name!r}; tool names must be unique")
             by_name[t.name] = t
-        return cls(tools=by_name, max_calls=max_calls)
+        return cls(tools=by_name, max_calls=max_calls, allow_final_answer=allow_final_answer)
 
     @property
     def fingerprint(self) -> str:

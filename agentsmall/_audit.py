@@ -39,7 +39,9 @@ def record(*, valid: bool, model: str, reason: str = "") -> None:
             _tally.invalid += 1
         path = os.environ.get(VALIDATION_LOG_ENV)
         if path:
-            line = json.dumps({"valid": valid, "model": model, "reason": reason, "pid": os.getpid()})
+            line = json.dumps(
+                {"valid": valid, "model": model, "reason": reason, "pid": os.getpid()}
+            )
             with open(path, "a", encoding="utf-8") as f:
                 f.write(line + "\n")
 

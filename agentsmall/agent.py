@@ -113,7 +113,7 @@ class Agent:
 
     `model` is a `Model`, a preset name, a GGUF path, or None for the embedded default.
     `memory` is a `Memory`, a path to its SQLite file, or None for the default file under the
-    user's data directory.
+    user's data directory. `must_use_tool`: the first step must call a tool.
     """
 
     def __init__(
@@ -128,12 +128,27 @@ class Agent:
         max_calls_per_step: int = 4,
         max_tokens_per_step: int = 256,
         max_observation_chars: int = 1500,
+        must_use_tool: bool = False,
     ) -> None:
         if max_steps < 1:
             raise ConfigError(f"max_steps must be at least 1 (got {max_steps})")
         self.tools = [as_tool(t) for t in tools]
         self.actions = ActionSpace.from_tools(self.tools, max_calls=max_calls_per_step)
+        # With must_use_tool the first step is decoded without the final_answer branch: some
+        # small models otherwise "answer" from memory instead of calling the tool they were given.
+        self.first_actions = (
+            ActionSpace.from_tools(
+                self.tools, max_calls=max_calls_per_step, allow_final_answer=False
+            )
+            if must_use_tool
+            else self.actions
+        )
         self.constraint = JsonSchemaConstraint(self.actions.schema, list_of_unique_items=True)
+        self.first_constraint = (
+            JsonSchemaConstraint(self.first_actions.schema, list_of_unique_items=True)
+            if must_use_tool
+            else self.constraint
+        )
         self.model = load_model(model)
         self.memory = memory if isinstance(memory, Memory) else Memory(memory)
         self.max_steps = max_steps
@@ -169,8 +184,14 @@ class Agent:
             self.memory.add_message(session_id=session_id, run_id=run_id, **message)
         emit(Event("run_started", data={"session_id": session_id, "task": task}))
         steps: list[Step] = []
-        stats = {"prompt_tokens": 0, "prompt_tokens_evaluated": 0, "output_tokens": 0,
-                 "forced_tokens": 0, "generation_seconds": 0.0, "planner_steps": 0}
+        stats = {
+            "prompt_tokens": 0,
+            "prompt_tokens_evaluated": 0,
+            "output_tokens": 0,
+            "forced_tokens": 0,
+            "generation_seconds": 0.0,
+            "planner_steps": 0,
+        }
         status: RunStatus = "max_steps"
         output: str | None = None
         error: str | None = None
@@ -178,20 +199,34 @@ class Agent:
             for step in range(1, self.max_steps + 1):
                 emit(Event("step_started", step))
                 started = time.time()
+                first = step == 1
+                space = self.first_actions if first else self.actions
                 generation = await asyncio.to_thread(
                     self.model.generate,
                     messages,
-                    constraint=self.constraint,
+                    constraint=self.first_constraint if first else self.constraint,
                     max_tokens=self.max_tokens_per_step,
                     on_text=lambda text, step=step: emit(Event("text", step, {"text": text})),
                 )
                 stats["planner_steps"] += 1
-                for key in ("prompt_tokens", "prompt_tokens_evaluated", "output_tokens",
-                            "forced_tokens"):
+                for key in (
+                    "prompt_tokens",
+                    "prompt_tokens_evaluated",
+                    "output_tokens",
+                    "forced_tokens",
+                ):
                     stats[key] += getattr(generation, key)
                 stats["generation_seconds"] += generation.seconds
-                record = _StepContext(session_id, run_id, step, generation.text, self.model.name,
-                                      generation.prompt_tokens, generation.output_tokens, started)
+                record = _StepContext(
+                    session_id,
+                    run_id,
+                    step,
+                    generation.text,
+                    self.model.name,
+                    generation.prompt_tokens,
+                    generation.output_tokens,
+                    started,
+                )
                 if generation.finish_reason == "length":
                     _audit.record(valid=False, model=self.model.name, reason="cut off")
                     problem = (
@@ -200,13 +235,16 @@ class Agent:
                     )
                     steps.append(self._record_failed_step(record, problem, time.time() - started))
                     emit(Event("step_error", step, {"error": problem}))
-                    messages.append(self._note(
-                        session_id, run_id,
-                        f"Error: your reply was cut off ({problem}). Reply with a shorter list.",
-                    ))
+                    messages.append(
+                        self._note(
+                            session_id,
+                            run_id,
+                            f"Error: {problem}. Reply with a shorter list.",
+                        )
+                    )
                     continue
                 try:
-                    action = self.actions.parse(generation.text)
+                    action = space.parse(generation.text)
                 except DecodingError as exc:
                     _audit.record(valid=False, model=self.model.name, reason=str(exc))
                     raise
@@ -225,14 +263,24 @@ class Agent:
                 )
                 for index, outcome in enumerate(outcomes):
                     steps.append(self._record_call(record, index, outcome))
-                    emit(Event("tool_result", step, {"tool": outcome.tool, "result": outcome.result,
-                                                     "error": outcome.error}))
+                    emit(
+                        Event(
+                            "tool_result",
+                            step,
+                            {
+                                "tool": outcome.tool,
+                                "result": outcome.result,
+                                "error": outcome.error,
+                            },
+                        )
+                    )
                 messages.append(self._note(session_id, run_id, self._observations(outcomes)))
         except ContextOverflowError as exc:
             status, error = "error", f"the context window is full: {exc}"
         except BaseException as exc:
-            self.memory.finish_run(run_id, status="error" if isinstance(exc, Exception)
-                                   else "interrupted", output=None)
+            self.memory.finish_run(
+                run_id, status="error" if isinstance(exc, Exception) else "interrupted", output=None
+            )
             raise
         self.memory.finish_run(run_id, status=status, output=output)
         result = RunResult(output, steps, session_id, status, error, run_id, stats)
@@ -255,10 +303,24 @@ class Agent:
         return {"role": role, "content": content}
 
     def _record_call(self, ctx: _StepContext, index: int, outcome: CallOutcome) -> Step:
-        self.memory.add_step(ctx.record(index, outcome.tool, outcome.arguments, outcome.result,
-                                        outcome.error, outcome.seconds))
-        return Step(ctx.step, outcome.tool, dict(outcome.arguments), outcome.result,
-                    outcome.error, outcome.seconds)
+        self.memory.add_step(
+            ctx.record(
+                index,
+                outcome.tool,
+                outcome.arguments,
+                outcome.result,
+                outcome.error,
+                outcome.seconds,
+            )
+        )
+        return Step(
+            ctx.step,
+            outcome.tool,
+            dict(outcome.arguments),
+            outcome.result,
+            outcome.error,
+            outcome.seconds,
+        )
 
     def _record_failed_step(self, ctx: _StepContext, problem: str, seconds: float) -> Step:
         self.memory.add_step(ctx.record(0, None, None, None, problem, seconds))
@@ -291,12 +353,28 @@ class _StepContext:
     output_tokens: int
     started_at: float
 
-    def record(self, index: int, tool: str | None, arguments: Any, result: Any,
-               error: str | None, seconds: float) -> StepRecord:
+    def record(
+        self,
+        index: int,
+        tool: str | None,
+        arguments: Any,
+        result: Any,
+        error: str | None,
+        seconds: float,
+    ) -> StepRecord:
         return StepRecord(
-            session_id=self.session_id, run_id=self.run_id, step=self.step, call_index=index,
-            tool=tool, arguments=None if arguments is None else dict(arguments), result=result,
-            error=error, raw_output=self.raw_output, model=self.model,
-            prompt_tokens=self.prompt_tokens, output_tokens=self.output_tokens,
-            started_at=self.started_at, seconds=seconds,
+            session_id=self.session_id,
+            run_id=self.run_id,
+            step=self.step,
+            call_index=index,
+            tool=tool,
+            arguments=None if arguments is None else dict(arguments),
+            result=result,
+            error=error,
+            raw_output=self.raw_output,
+            model=self.model,
+            prompt_tokens=self.prompt_tokens,
+            output_tokens=self.output_tokens,
+            started_at=self.started_at,
+            seconds=seconds,
         )

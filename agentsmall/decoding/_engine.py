@@ -84,7 +84,9 @@ class Decoder:
         try:
             self.llm.eval(tokens)
         except Exception as exc:  # llama.cpp reports decode failures as RuntimeError
-            raise DecodingError(f"llama.cpp failed to evaluate {len(tokens)} tokens: {exc}") from exc
+            raise DecodingError(
+                f"llama.cpp failed to evaluate {len(tokens)} tokens: {exc}"
+            ) from exc
 
     def _logits(self) -> np.ndarray:
         pointer = self.llm._ctx.get_logits_ith(-1)

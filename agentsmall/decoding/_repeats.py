@@ -66,9 +66,7 @@ class RepeatWatcher:
 
 def comma_tokens(pieces: tuple[bytes | None, ...]) -> np.ndarray:
     """Tokens that start (after spaces) with a comma: the ones that would extend a list."""
-    return np.array(
-        [p is not None and p.lstrip(b" ").startswith(b",") for p in pieces], dtype=bool
-    )
+    return np.array([p is not None and p.lstrip(b" ").startswith(b",") for p in pieces], dtype=bool)
 
 
 def close_then_comma_tokens(pieces: tuple[bytes | None, ...]) -> np.ndarray:

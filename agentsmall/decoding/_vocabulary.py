@@ -63,7 +63,9 @@ class TokenVocabulary:
             eos = min(end_ids)
         digest = hashlib.sha256()
         for piece in pieces:
-            digest.update(b"\x00" if piece is None else b"\x01" + len(piece).to_bytes(2, "big") + piece)
+            digest.update(
+                b"\x00" if piece is None else b"\x01" + len(piece).to_bytes(2, "big") + piece
+            )
         digest.update(str(eos).encode())
         return cls(tuple(pieces), eos, end_ids, digest.hexdigest()[:16])
 

@@ -10,7 +10,7 @@ from agentsmall.models._scripted import ScriptedModel
 
 
 def load_model(model: Model | str | os.PathLike[str] | None = None, **options: object) -> Model:
-    """A ready `Model` from a Model (returned as is), a preset name, a GGUF path, or None (default)."""
+    """A ready `Model` from a Model (returned as is), a preset name, a GGUF path or None."""
     if isinstance(model, Model):
         return model
     from agentsmall.models._llamacpp import LlamaCppModel  # imports llama.cpp: only when needed

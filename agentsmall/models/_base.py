@@ -42,7 +42,7 @@ class Generation:
     prompt_tokens: int
     """Tokens in the whole prompt."""
     prompt_tokens_evaluated: int
-    """Prompt tokens actually evaluated; fewer than `prompt_tokens` when a cached prefix was reused."""
+    """Prompt tokens evaluated: fewer than `prompt_tokens` when a cached prefix is reused."""
     output_tokens: int
     forced_tokens: int = 0
     """Output tokens appended without sampling because the constraint allowed only one."""

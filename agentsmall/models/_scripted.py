@@ -26,7 +26,9 @@ class ScriptedModel(Model):
     messages are kept in `.calls` so tests can inspect the prompts the agent built.
     """
 
-    def __init__(self, replies: Iterable[Any], *, name: str = "scripted", context_length: int = 8192) -> None:
+    def __init__(
+        self, replies: Iterable[Any], *, name: str = "scripted", context_length: int = 8192
+    ) -> None:
         self._replies = list(replies)
         self.name = name
         self.context_length = context_length

@@ -1,0 +1,1 @@
+"""Ready agents: each module defines `AGENT = AgentSpec(...)`; run one with `--agent NAME`."""

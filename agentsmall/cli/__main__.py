@@ -1,0 +1,5 @@
+import sys
+
+from agentsmall.cli import main
+
+sys.exit(main())

@@ -1,0 +1,108 @@
+"""`agentsmall run TASK`: one agent run, its steps shown as they happen."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from rich.markup import escape
+from rich.panel import Panel
+
+from agentsmall import _audit
+from agentsmall._agent_spec import load_agent_spec
+from agentsmall._loader import load_tools
+from agentsmall._tool import Tool
+from agentsmall.agent import Agent, Event
+from agentsmall.errors import ConfigError
+from agentsmall.models import load_model
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser("run", help="run an agent on a task")
+    p.add_argument("task", help="what the agent should do")
+    p.add_argument("--model", help="preset name or path to a .gguf file (default: smollm2-135m)")
+    p.add_argument("--agent", help="a ready agent from agents/ (e.g. calculator)")
+    p.add_argument("--tools", nargs="+", default=[], metavar="MODULE",
+                   help="importable module or .py file; every @tool in it is offered")  # fmt: skip
+    p.add_argument("--db", help="SQLite memory file (default: under the user data directory)")
+    p.add_argument("--session", help="session id to record the run under")
+    p.add_argument("--max-steps", type=int, help="step budget (default 6)")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(handler=run_command)
+
+
+def _format_arguments(arguments: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in arguments.items())
+
+
+def _show(event: Event) -> None:
+    from agentsmall.cli import err
+
+    if event.kind == "tool_call":
+        call = f"{event.data['tool']}({_format_arguments(event.data['arguments'])})"
+        err.print(f"[cyan]step {event.step}[/] → {escape(call)}")
+    elif event.kind == "tool_result":
+        if event.data["error"]:
+            err.print(f"         [red]✗ {escape(str(event.data['error']))}[/]")
+        else:
+            shown = json.dumps(event.data["result"], ensure_ascii=False)
+            err.print(f"         ← {escape(shown[:300])}")
+    elif event.kind == "step_error":
+        err.print(f"[cyan]step {event.step}[/] [red]✗ {escape(event.data['error'])}[/]")
+    elif event.kind == "final_answer":
+        err.print(f"[cyan]step {event.step}[/] → final_answer")
+
+
+def build_agent(args: argparse.Namespace) -> Agent:
+    """An Agent from the common CLI options (shared with other commands)."""
+    from agentsmall.cli import err
+
+    tools: list[Tool] = []
+    options: dict[str, Any] = {}
+    if args.agent:
+        spec = load_agent_spec(args.agent)
+        tools.extend(spec.tools)  # type: ignore[arg-type]
+        options = {"instructions": spec.instructions, "max_steps": spec.max_steps,
+                   "name": spec.name, **spec.options}  # fmt: skip
+    for module in args.tools:
+        tools.extend(load_tools(module))
+    if args.max_steps is not None:
+        options["max_steps"] = args.max_steps
+    with err.status(f"loading model {args.model or 'smollm2-135m'} …"):
+        model = load_model(args.model)
+    return Agent(model, tools=tools, memory=args.db, **options)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    from agentsmall.cli import err
+
+    if not args.task.strip():
+        raise ConfigError("the task is empty: say what the agent should do")
+    if args.max_steps is not None and args.max_steps < 1:
+        raise ConfigError(f"--max-steps must be at least 1 (got {args.max_steps})")
+    agent = build_agent(args)
+    if not args.json:
+        err.print(f"[bold]task:[/] {escape(args.task)}")
+    result = agent.run(args.task, session_id=args.session, on_event=_show)
+    tally = _audit.tally()
+    if args.json:
+        print(json.dumps(result.as_dict(), ensure_ascii=False))
+        return 0 if result.status == "completed" else 1
+    if result.status == "completed":
+        err.print(Panel(escape(result.output or ""), title="answer", expand=False))
+    else:
+        why = result.error or f"no final answer within {agent.max_steps} steps"
+        err.print(f"[yellow]stopped: {escape(why)}[/]")
+    stats = result.stats
+    tok_s = (
+        stats["output_tokens"] / stats["generation_seconds"] if stats["generation_seconds"] else 0
+    )
+    err.print(
+        f"[dim]session {result.session_id} · {stats['planner_steps']} planner steps · "
+        f"{tok_s:.0f} tok/s · constrained outputs validated: {tally.valid}/{tally.total} · "
+        f"memory: {agent.memory.path}[/]"
+    )
+    if result.output is not None:
+        print(result.output)
+    return 0 if result.status == "completed" else 1

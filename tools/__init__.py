@@ -1,0 +1,1 @@
+"""Built-in tool packs, installed as ``agentsmall.tools`` (``--tools agentsmall.tools.NAME``)."""
