@@ -1,22 +1,11 @@
-"""Embedding agentsmall in an application: your own tools, events as they happen.
+"""Embedding agentsmall in an application: your own tool, and the run's events as they happen.
 
 Run: .venv/bin/python examples/embed.py
 """
 
 import asyncio
-import datetime
 
 from agentsmall import Agent, Event, tool
-
-
-@tool
-def days_until(date: str) -> int:
-    """Days from today until a date.
-
-    Args:
-        date: the date, as YYYY-MM-DD
-    """
-    return (datetime.date.fromisoformat(date) - datetime.date.today()).days
 
 
 @tool
@@ -26,18 +15,19 @@ async def word_count(text: str) -> int:
     Args:
         text: the text to count
     """
-    await asyncio.sleep(0)  # async tools run concurrently with the rest of a step
+    await asyncio.sleep(0)  # async tools run concurrently with the other calls of a step
     return len(text.split())
 
 
 def show(event: Event) -> None:
+    """Called for every event: run_started, step_started, text, tool_call, tool_result, ..."""
     if event.kind in ("tool_call", "tool_result", "final_answer"):
         print(f"[step {event.step}] {event.kind}: {event.data}")
 
 
 if __name__ == "__main__":
-    agent = Agent(tools=[days_until, word_count], memory=":memory:")
-    result = agent.run(
-        "How many words are in the text 'small models can use tools'?", on_event=show
-    )
+    # Offer only the tools a task needs: a 135M model picks best among few.
+    agent = Agent(tools=[word_count], memory=":memory:", must_use_tool=True)
+    task = "Use the word_count tool to count the words in 'small models can use tools'."
+    result = agent.run(task, on_event=show)
     print("answer:", result.output, "| status:", result.status)

@@ -48,16 +48,29 @@ def bench_agent(args: argparse.Namespace) -> int:
         model = load_model(args.model)
     load_seconds = time.perf_counter() - load_started
     with tempfile.TemporaryDirectory() as tmp:
-        agent = Agent(model, tools=list(spec.tools), memory=Path(tmp) / "bench.db",
-                      instructions=spec.instructions, max_steps=spec.max_steps)  # fmt: skip
+        agent = Agent(
+            model,
+            tools=list(spec.tools),
+            memory=Path(tmp) / "bench.db",
+            instructions=spec.instructions,
+            max_steps=spec.max_steps,
+        )
         rows = []
         for round_ in range(args.repeat):
             for task in AGENT_TASKS:
                 started = time.perf_counter()
                 result = agent.run(task)
                 wall = time.perf_counter() - started
-                rows.append({"round": round_ + 1, "task": task, "status": result.status,
-                             "output": result.output, "seconds": wall, **result.stats})  # fmt: skip
+                rows.append(
+                    {
+                        "round": round_ + 1,
+                        "task": task,
+                        "status": result.status,
+                        "output": result.output,
+                        "seconds": wall,
+                        **result.stats,
+                    }
+                )
                 err.print(f"[dim]{round_ + 1}: {task} → {result.output!r} ({wall:.2f} s)[/]")
         agent.memory.close()
     planner_steps = sum(r["planner_steps"] for r in rows)

@@ -23,8 +23,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument("task", help="what the agent should do")
     p.add_argument("--model", help="preset name or path to a .gguf file (default: smollm2-135m)")
     p.add_argument("--agent", help="a ready agent from agents/ (e.g. calculator)")
-    p.add_argument("--tools", nargs="+", default=[], metavar="MODULE",
-                   help="importable module or .py file; every @tool in it is offered")  # fmt: skip
+    p.add_argument(
+        "--tools",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="importable module or .py file whose @tool functions are offered (repeatable)",
+    )
     p.add_argument("--db", help="SQLite memory file (default: under the user data directory)")
     p.add_argument("--session", help="session id to record the run under")
     p.add_argument("--max-steps", type=int, help="step budget (default 6)")
@@ -63,8 +68,12 @@ def build_agent(args: argparse.Namespace) -> Agent:
     if args.agent:
         spec = load_agent_spec(args.agent)
         tools.extend(spec.tools)  # type: ignore[arg-type]
-        options = {"instructions": spec.instructions, "max_steps": spec.max_steps,
-                   "name": spec.name, **spec.options}  # fmt: skip
+        options = {
+            "instructions": spec.instructions,
+            "max_steps": spec.max_steps,
+            "name": spec.name,
+            **spec.options,
+        }
     for module in args.tools:
         tools.extend(load_tools(module))
     if args.max_steps is not None:
