@@ -139,11 +139,14 @@ class Decoder:
         while len(out) < max_tokens:
             if guide is not None:
                 allowed = self._allowed(guide)
-                if watcher is not None:
+                if watcher is not None and (watcher.repeated or watcher.may_repeat):
+                    narrowed = allowed & self._no_close_then_comma
                     if watcher.repeated:
-                        allowed &= self._no_comma
-                    elif watcher.may_repeat:
-                        allowed &= self._no_close_then_comma
+                        narrowed &= self._no_comma
+                    # After a repeat the list closes as soon as the schema lets it; until then
+                    # (minItems not reached) it has to go on.
+                    if narrowed.any():
+                        allowed = narrowed
                 n_allowed = int(np.count_nonzero(allowed))
                 if n_allowed == 0:
                     if guide.is_finished():

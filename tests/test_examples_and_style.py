@@ -1,0 +1,33 @@
+"""The examples run as documented, and the code stays ruff-clean."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_embed_example_streams_events_and_answers() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "examples" / "embed.py")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "[step 1] tool_call: {'tool': 'word_count'" in proc.stdout
+    assert "answer: 5 | status: completed" in proc.stdout
+
+
+def test_ruff_is_clean() -> None:
+    ruff = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
+    proc = subprocess.run(
+        [ruff, "check", "agentsmall", "tools", "agents", "examples", "tests"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
