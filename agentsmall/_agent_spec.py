@@ -25,7 +25,17 @@ class AgentSpec:
     max_steps: int = 6
     example_task: str = ""
     options: dict[str, Any] = field(default_factory=dict)
-    """Further keyword arguments for `Agent` (max_calls_per_step, max_tokens_per_step, ...)."""
+    """Further keyword arguments for `Agent` (max_calls_per_step, must_use_tool, ...)."""
+
+    def agent_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments that make an `Agent` of this definition."""
+        return {
+            "tools": list(self.tools),
+            "instructions": self.instructions,
+            "max_steps": self.max_steps,
+            "name": self.name,
+            **self.options,
+        }
 
 
 def agent_names() -> list[str]:

@@ -190,6 +190,7 @@ class Agent:
             "output_tokens": 0,
             "forced_tokens": 0,
             "generation_seconds": 0.0,
+            "prompt_seconds": 0.0,
             "planner_steps": 0,
         }
         status: RunStatus = "max_steps"
@@ -217,6 +218,7 @@ class Agent:
                 ):
                     stats[key] += getattr(generation, key)
                 stats["generation_seconds"] += generation.seconds
+                stats["prompt_seconds"] += generation.prompt_seconds
                 record = _StepContext(
                     session_id,
                     run_id,

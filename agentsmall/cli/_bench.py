@@ -20,12 +20,12 @@ from agentsmall._agent_spec import load_agent_spec
 from agentsmall.agent import Agent
 from agentsmall.models import load_model
 
-AGENT_TASKS = (
-    "What is 23 times 19?",
-    "Add 345 and 678.",
-    "What is 1000 divided by 8?",
-    "Subtract 57 from 200.",
-    "Use the multiply tool to compute 12 times 7.",
+AGENT_TASKS = (  # (task, the number a right answer contains)
+    ("What is 23 times 19?", "437"),
+    ("Add 345 and 678.", "1023"),
+    ("What is 1000 divided by 8?", "125"),
+    ("Subtract 57 from 200.", "143"),
+    ("Use the multiply tool to compute 12 times 7.", "84"),
 )
 
 
@@ -48,16 +48,10 @@ def bench_agent(args: argparse.Namespace) -> int:
         model = load_model(args.model)
     load_seconds = time.perf_counter() - load_started
     with tempfile.TemporaryDirectory() as tmp:
-        agent = Agent(
-            model,
-            tools=list(spec.tools),
-            memory=Path(tmp) / "bench.db",
-            instructions=spec.instructions,
-            max_steps=spec.max_steps,
-        )
+        agent = Agent(model, memory=Path(tmp) / "bench.db", **spec.agent_kwargs())
         rows = []
         for round_ in range(args.repeat):
-            for task in AGENT_TASKS:
+            for task, expected in AGENT_TASKS:
                 started = time.perf_counter()
                 result = agent.run(task)
                 wall = time.perf_counter() - started
@@ -67,6 +61,7 @@ def bench_agent(args: argparse.Namespace) -> int:
                         "task": task,
                         "status": result.status,
                         "output": result.output,
+                        "correct": expected in (result.output or ""),
                         "seconds": wall,
                         **result.stats,
                     }
@@ -80,10 +75,14 @@ def bench_agent(args: argparse.Namespace) -> int:
         "model": model.name,
         "runs": len(rows),
         "completed": sum(r["status"] == "completed" for r in rows),
+        "correct": sum(r["correct"] for r in rows),
         "planner_steps": planner_steps,
         "mean_seconds_per_step": sum(r["seconds"] for r in rows) / planner_steps,
         "mean_seconds_per_run": sum(r["seconds"] for r in rows) / len(rows),
-        "output_tok_s": sum(r["output_tokens"] for r in rows) / gen_seconds,
+        "decode_tok_s": sum(r["output_tokens"] for r in rows)
+        / (gen_seconds - sum(r["prompt_seconds"] for r in rows)),
+        "prompt_tok_s": sum(r["prompt_tokens_evaluated"] for r in rows)
+        / sum(r["prompt_seconds"] for r in rows),
         "forced_share": sum(r["forced_tokens"] for r in rows)
         / max(1, sum(r["output_tokens"] for r in rows)),
         "prompt_tokens": sum(r["prompt_tokens"] for r in rows),

@@ -63,17 +63,8 @@ def build_agent(args: argparse.Namespace) -> Agent:
     """An Agent from the common CLI options (shared with other commands)."""
     from agentsmall.cli import err
 
-    tools: list[Tool] = []
-    options: dict[str, Any] = {}
-    if args.agent:
-        spec = load_agent_spec(args.agent)
-        tools.extend(spec.tools)  # type: ignore[arg-type]
-        options = {
-            "instructions": spec.instructions,
-            "max_steps": spec.max_steps,
-            "name": spec.name,
-            **spec.options,
-        }
+    options: dict[str, Any] = load_agent_spec(args.agent).agent_kwargs() if args.agent else {}
+    tools: list[Tool] = options.pop("tools", [])
     for module in args.tools:
         tools.extend(load_tools(module))
     if args.max_steps is not None:
@@ -104,12 +95,10 @@ def run_command(args: argparse.Namespace) -> int:
         why = result.error or f"no final answer within {agent.max_steps} steps"
         err.print(f"[yellow]stopped: {escape(why)}[/]")
     stats = result.stats
-    tok_s = (
-        stats["output_tokens"] / stats["generation_seconds"] if stats["generation_seconds"] else 0
-    )
     err.print(
-        f"[dim]session {result.session_id} · {stats['planner_steps']} planner steps · "
-        f"{tok_s:.0f} tok/s · constrained outputs validated: {tally.valid}/{tally.total} · "
+        f"[dim]session {result.session_id} · {stats['planner_steps']} planner steps, "
+        f"{stats['output_tokens']} tokens in {stats['generation_seconds']:.1f} s · "
+        f"constrained outputs validated: {tally.valid}/{tally.total} · "
         f"memory: {agent.memory.path}[/]"
     )
     if result.output is not None:

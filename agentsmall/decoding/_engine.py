@@ -37,6 +37,8 @@ class DecodeResult:
     prompt_tokens_evaluated: int
     forced_tokens: int
     seconds: float
+    prompt_seconds: float
+    """Time spent evaluating the prompt (the rest of `seconds` is decoding)."""
     first_token_seconds: float
 
 
@@ -126,6 +128,7 @@ class Decoder:
             )
         started = time.perf_counter()
         evaluated = self._prefill(prompt)
+        prompt_seconds = time.perf_counter() - started
         guide = outlines_core.Guide(index) if index is not None else None
         utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
         out: list[int] = []
@@ -202,6 +205,7 @@ class Decoder:
             prompt_tokens_evaluated=evaluated,
             forced_tokens=forced,
             seconds=time.perf_counter() - started,
+            prompt_seconds=prompt_seconds,
             first_token_seconds=first_token_at,
         )
 

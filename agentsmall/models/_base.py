@@ -47,6 +47,8 @@ class Generation:
     forced_tokens: int = 0
     """Output tokens appended without sampling because the constraint allowed only one."""
     seconds: float = 0.0
+    prompt_seconds: float = 0.0
+    """The part of `seconds` spent evaluating the prompt; the rest is decoding."""
 
 
 TextCallback = Callable[[str], None]

@@ -144,6 +144,7 @@ class LlamaCppModel(Model):
             output_tokens=len(result.tokens),
             forced_tokens=result.forced_tokens,
             seconds=result.seconds,
+            prompt_seconds=result.prompt_seconds,
         )
 
     def close(self) -> None:
