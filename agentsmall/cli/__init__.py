@@ -15,14 +15,15 @@ err = Console(stderr=True, highlight=False)
 
 
 def _parser() -> argparse.ArgumentParser:
+    # Each command lives in its own module with an `add_parser(commands)` function.
     from agentsmall.cli import _bench, _run
 
     parser = argparse.ArgumentParser(
         prog="agentsmall", description="Tool-using agents on small local models."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    _run.add_parser(commands)
-    _bench.add_parser(commands)
+    for module in (_run, _bench):
+        module.add_parser(commands)
     return parser
 
 
