@@ -6,7 +6,12 @@ One planner step:
      to registered tools with valid arguments, or a final answer;
   3. validate it (never trust output that was not checked) and record the verdict;
   4. run the calls concurrently, each validated, time-limited, errors turned into observations;
-  5. write every call to memory *before* the next step starts.
+  5. write every call to memory the moment it completes, *before* the next step starts.
+
+Memory makes runs durable: `run(task, session_id=...)` continues a session with its history,
+and a run whose process was killed resumes from its last committed step (a call recorded as
+done is never made again). The prompt of every step is fitted to the model's context window by
+the policy in `agentsmall.memory._compaction`; the database keeps the full record.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -25,10 +31,11 @@ import jinja2
 
 from agentsmall import _audit
 from agentsmall._actions import ActionSpace, StepAction
-from agentsmall._runner import CallOutcome, run_calls
+from agentsmall._runner import CallOutcome, _outcome, run_call, unknown_tool_outcome
 from agentsmall._tool import Tool, as_tool
-from agentsmall.errors import ConfigError, ContextOverflowError, DecodingError
-from agentsmall.memory import Memory, StepRecord
+from agentsmall.errors import ConfigError, ContextOverflowError, DecodingError, MemoryStoreError
+from agentsmall.memory import Fact, Memory, StepRecord, using_memory
+from agentsmall.memory._compaction import Turn, TurnKind, fit
 from agentsmall.models import ChatMessage, JsonSchemaConstraint, Model, load_model
 
 RunStatus = Literal["completed", "max_steps", "error"]
@@ -108,12 +115,33 @@ def _prompts() -> jinja2.Environment:
 DEFAULT_INSTRUCTIONS = "You are a careful assistant that uses tools to get exact answers."
 
 
+@dataclass
+class _Run:
+    """The state of one run in progress: where it is recorded and what the model has seen."""
+
+    session_id: str
+    run_id: int
+    system: str
+    history: list[Turn]
+    steps: list[Step] = field(default_factory=list)
+    next_step: int = 1
+    resumed: bool = False
+    pending: tuple[int, list[dict[str, Any]]] | None = None
+    """A step whose calls were chosen (and recorded) but whose results were not all recorded."""
+    final: str | None = None
+    """The final answer, when it was recorded before the process died."""
+
+
 class Agent:
     """A small-model agent: a model, some tools, a memory, a step budget.
 
     `model` is a `Model`, a preset name, a GGUF path, or None for the embedded default.
     `memory` is a `Memory`, a path to its SQLite file, or None for the default file under the
     user's data directory. `must_use_tool`: the first step must call a tool.
+    `recall_facts`: put the N long-term facts most relevant to the task in the system prompt
+    (0: none). `keep_recent_steps`: steps whose results are never elided when the prompt has
+    to be fitted to the context window. `max_history_messages`: at most this many messages of
+    the session's earlier runs are offered to the prompt (older ones stay in the database).
     """
 
     def __init__(
@@ -129,9 +157,16 @@ class Agent:
         max_tokens_per_step: int = 256,
         max_observation_chars: int = 1500,
         must_use_tool: bool = False,
+        recall_facts: int = 0,
+        keep_recent_steps: int = 2,
+        max_history_messages: int = 200,
     ) -> None:
         if max_steps < 1:
             raise ConfigError(f"max_steps must be at least 1 (got {max_steps})")
+        if recall_facts < 0 or keep_recent_steps < 0 or max_history_messages < 0:
+            raise ConfigError(
+                "recall_facts, keep_recent_steps and max_history_messages must not be negative"
+            )
         self.tools = [as_tool(t) for t in tools]
         self.actions = ActionSpace.from_tools(self.tools, max_calls=max_calls_per_step)
         # With must_use_tool the first step is decoded without the final_answer branch: some
@@ -156,13 +191,20 @@ class Agent:
         self.name = name
         self.max_tokens_per_step = max_tokens_per_step
         self.max_observation_chars = max_observation_chars
+        self.recall_facts = recall_facts
+        self.keep_recent_steps = keep_recent_steps
+        self.max_history_messages = max_history_messages
 
     # -- public API ----------------------------------------------------------------------------
 
     def run(
         self, task: str, *, session_id: str | None = None, on_event: EventCallback | None = None
     ) -> RunResult:
-        """Run the task to a final answer or the step budget. Blocking; see `arun`."""
+        """Run the task to a final answer or the step budget. Blocking; see `arun`.
+
+        With the id of an existing session the run continues it: earlier runs are history, and
+        if the session's last run was killed or interrupted on this same task, it is resumed.
+        """
         return asyncio.run(self.arun(task, session_id=session_id, on_event=on_event))
 
     async def arun(
@@ -172,18 +214,11 @@ class Agent:
         if not task or not task.strip():
             raise ConfigError("the task is empty: say what the agent should do")
         emit = on_event or (lambda _event: None)
-        session_id = self.memory.start_session(
-            session_id=session_id, agent=self.name, model=self.model.name
-        )
-        run_id = self.memory.start_run(session_id=session_id, task=task)
-        messages: list[ChatMessage] = [
-            {"role": "system", "content": self.system_prompt()},
-            {"role": "user", "content": task},
-        ]
-        for message in messages:
-            self.memory.add_message(session_id=session_id, run_id=run_id, **message)
-        emit(Event("run_started", data={"session_id": session_id, "task": task}))
-        steps: list[Step] = []
+        run = self._open_run(task, session_id)
+        started_data: dict[str, Any] = {"session_id": run.session_id, "task": task}
+        if run.resumed:
+            started_data.update(resumed=True, run_id=run.run_id, from_step=run.next_step)
+        emit(Event("run_started", data=started_data))
         stats = {
             "prompt_tokens": 0,
             "prompt_tokens_evaluated": 0,
@@ -196,109 +231,300 @@ class Agent:
         status: RunStatus = "max_steps"
         output: str | None = None
         error: str | None = None
-        try:
-            for step in range(1, self.max_steps + 1):
-                emit(Event("step_started", step))
-                started = time.time()
-                first = step == 1
-                space = self.first_actions if first else self.actions
-                generation = await asyncio.to_thread(
-                    self.model.generate,
-                    messages,
-                    constraint=self.first_constraint if first else self.constraint,
-                    max_tokens=self.max_tokens_per_step,
-                    on_text=lambda text, step=step: emit(Event("text", step, {"text": text})),
-                )
-                stats["planner_steps"] += 1
-                for key in (
-                    "prompt_tokens",
-                    "prompt_tokens_evaluated",
-                    "output_tokens",
-                    "forced_tokens",
-                ):
-                    stats[key] += getattr(generation, key)
-                stats["generation_seconds"] += generation.seconds
-                stats["prompt_seconds"] += generation.prompt_seconds
-                record = _StepContext(
-                    session_id,
-                    run_id,
-                    step,
-                    generation.text,
-                    self.model.name,
-                    generation.prompt_tokens,
-                    generation.output_tokens,
-                    started,
-                )
-                if generation.finish_reason == "length":
-                    _audit.record(valid=False, model=self.model.name, reason="cut off")
-                    problem = (
-                        f"the reply was cut off after {generation.output_tokens} tokens"
-                        " before the JSON was complete"
+        with using_memory(self.memory, agent=self.name, session_id=run.session_id):
+            try:
+                if run.pending is not None:
+                    await self._finish_pending_step(run, emit)
+                if run.final is not None:
+                    output, status = run.final, "completed"
+                for step in range(run.next_step, self.max_steps + 1):
+                    if run.final is not None:
+                        break
+                    emit(Event("step_started", step))
+                    started = time.time()
+                    first = step == 1
+                    space = self.first_actions if first else self.actions
+                    prompt = self._prompt(run)
+                    generation = await asyncio.to_thread(
+                        self.model.generate,
+                        prompt,
+                        constraint=self.first_constraint if first else self.constraint,
+                        max_tokens=self.max_tokens_per_step,
+                        on_text=lambda text, step=step: emit(Event("text", step, {"text": text})),
                     )
-                    steps.append(self._record_failed_step(record, problem, time.time() - started))
-                    emit(Event("step_error", step, {"error": problem}))
-                    messages.append(
-                        self._note(
-                            session_id,
-                            run_id,
-                            f"Error: {problem}. Reply with a shorter list.",
+                    stats["planner_steps"] += 1
+                    for key in (
+                        "prompt_tokens",
+                        "prompt_tokens_evaluated",
+                        "output_tokens",
+                        "forced_tokens",
+                    ):
+                        stats[key] += getattr(generation, key)
+                    stats["generation_seconds"] += generation.seconds
+                    stats["prompt_seconds"] += generation.prompt_seconds
+                    record = _StepContext(
+                        run.session_id,
+                        run.run_id,
+                        step,
+                        generation.text,
+                        self.model.name,
+                        generation.prompt_tokens,
+                        generation.output_tokens,
+                        started,
+                    )
+                    if generation.finish_reason == "length":
+                        _audit.record(valid=False, model=self.model.name, reason="cut off")
+                        problem = (
+                            f"the reply was cut off after {generation.output_tokens} tokens"
+                            " before the JSON was complete"
                         )
-                    )
-                    continue
-                try:
-                    action = space.parse(generation.text)
-                except DecodingError as exc:
-                    _audit.record(valid=False, model=self.model.name, reason=str(exc))
-                    raise
-                _audit.record(valid=True, model=self.model.name)
-                messages.append(self._note(session_id, run_id, action_text(action), "assistant"))
-                if action.final_answer is not None:
-                    output, status = action.final_answer, "completed"
-                    emit(Event("final_answer", step, {"answer": output}))
-                    break
-                by_name = {t.name: t for t in self.tools}
-                for call in action.calls:
-                    emit(Event("tool_call", step, {"tool": call.tool, "arguments": call.arguments}))
-                outcomes = await run_calls(
-                    [(by_name[c.tool], c.arguments) for c in action.calls],
-                    max_observation_chars=self.max_observation_chars,
+                        seconds = time.time() - started
+                        run.steps.append(self._record_failed_step(record, problem, seconds))
+                        emit(Event("step_error", step, {"error": problem}))
+                        note = f"Error: {problem}. Reply with a shorter list."
+                        self._add_turn(run, "user", note, "note", step)
+                        continue
+                    try:
+                        action = space.parse(generation.text)
+                    except DecodingError as exc:
+                        _audit.record(valid=False, model=self.model.name, reason=str(exc))
+                        raise
+                    _audit.record(valid=True, model=self.model.name)
+                    self._add_turn(run, "assistant", action_text(action), "action", step)
+                    if action.final_answer is not None:
+                        output, status = action.final_answer, "completed"
+                        emit(Event("final_answer", step, {"answer": output}))
+                        break
+                    calls = [(i, c.tool, dict(c.arguments)) for i, c in enumerate(action.calls)]
+                    outcomes = await self._call_tools(record, calls, emit)
+                    run.steps.extend(step for step, _ in outcomes)
+                    observations = self._observations([outcome for _, outcome in outcomes])
+                    self._add_turn(run, "user", observations, "observation", step)
+            except ContextOverflowError as exc:
+                status, error = "error", f"the context window is full: {exc}"
+            except BaseException as exc:
+                self.memory.finish_run(
+                    run.run_id,
+                    status="error" if isinstance(exc, Exception) else "interrupted",
+                    output=None,
                 )
-                for index, outcome in enumerate(outcomes):
-                    steps.append(self._record_call(record, index, outcome))
-                    emit(
-                        Event(
-                            "tool_result",
-                            step,
-                            {
-                                "tool": outcome.tool,
-                                "result": outcome.result,
-                                "error": outcome.error,
-                            },
-                        )
-                    )
-                messages.append(self._note(session_id, run_id, self._observations(outcomes)))
-        except ContextOverflowError as exc:
-            status, error = "error", f"the context window is full: {exc}"
-        except BaseException as exc:
-            self.memory.finish_run(
-                run_id, status="error" if isinstance(exc, Exception) else "interrupted", output=None
-            )
-            raise
-        self.memory.finish_run(run_id, status=status, output=output)
-        result = RunResult(output, steps, session_id, status, error, run_id, stats)
+                raise
+        self.memory.finish_run(run.run_id, status=status, output=output)
+        result = RunResult(output, run.steps, run.session_id, status, error, run.run_id, stats)
         emit(Event("run_finished", data=result.as_dict()))
         return result
 
     # -- prompts -------------------------------------------------------------------------------
 
-    def system_prompt(self) -> str:
+    def system_prompt(self, facts: Sequence[Fact] = ()) -> str:
+        """The planner's system prompt: instructions, tool docs, and remembered facts if any."""
         template = _prompts().get_template("planner_system.jinja")
-        return template.render(instructions=self.instructions, tools=self.tools).strip()
+        return template.render(
+            instructions=self.instructions, tools=self.tools, facts=list(facts)
+        ).strip()
 
     def _observations(self, outcomes: list[CallOutcome]) -> str:
         return _prompts().get_template("observation.jinja").render(outcomes=outcomes).strip()
 
+    def _prompt(self, run: _Run) -> list[ChatMessage]:
+        """The chat for the next step, fitted to the context window (see `_compaction`).
+
+        The budget leaves room for the longest reply a step may produce; a prompt that does
+        not fit even when shortened raises ContextOverflowError, which ends the run.
+        """
+        messages, _ = fit(
+            run.system,
+            run.history,
+            count=lambda prompt: self.model.count_prompt_tokens(prompt),  # type: ignore[arg-type]
+            budget=self.model.context_length - self.max_tokens_per_step,
+            current_run=run.run_id,
+            keep_recent=self.keep_recent_steps,
+        )
+        return messages  # type: ignore[return-value]
+
+    # -- runs: new, continued, resumed -----------------------------------------------------------
+
+    def _open_run(self, task: str, session_id: str | None) -> _Run:
+        """Start a run in a new or existing session, or resume the session's unfinished run.
+
+        The last run of the session is resumed when it never finished (killed: "running") or
+        was interrupted (Ctrl-C), and was given the same task. An unfinished run of another
+        task is closed as interrupted and becomes history, like every finished run.
+        """
+        existing = self.memory.session(session_id) if session_id is not None else None
+        session_id = self.memory.start_session(
+            session_id=session_id, agent=self.name, model=self.model.name
+        )
+        runs = self.memory.runs(session_id) if existing is not None else []
+        last = runs[-1] if runs else None
+        if last is not None and last["status"] in ("running", "interrupted"):
+            _refuse_if_alive(session_id, last)
+            if last["task"] == task:
+                resumed = self._resume(session_id, last, [r["id"] for r in runs[:-1]])
+                if resumed is not None:
+                    return resumed
+            if last["status"] == "running":
+                self.memory.finish_run(last["id"], status="interrupted", output=None)
+        # Stored retention settings are applied as sessions start; this one is always kept.
+        self.memory.prune(spare=session_id)
+        history = self._earlier_history(session_id, [r["id"] for r in runs])
+        run_id = self.memory.start_run(session_id=session_id, task=task)
+        system = self.system_prompt(self._facts_for(task, session_id))
+        run = _Run(session_id, run_id, system, history)
+        self.memory.add_message(session_id=session_id, run_id=run_id, role="system", content=system)
+        self._add_turn(run, "user", task, "task", None)
+        return run
+
+    def _facts_for(self, task: str, session_id: str) -> list[Fact]:
+        if not self.recall_facts:
+            return []
+        return self.memory.recall(
+            task, agent=self.name, session_id=session_id, limit=self.recall_facts
+        )
+
+    def _earlier_history(self, session_id: str, run_ids: Sequence[int]) -> list[Turn]:
+        """The last messages of the session's earlier runs, starting at a task."""
+        if not run_ids or not self.max_history_messages:
+            return []
+        wanted = set(run_ids)
+        turns = [
+            _turn(row)
+            for row in self.memory.messages(session_id)
+            if row["run_id"] in wanted and row["role"] != "system"
+        ][-self.max_history_messages :]
+        while turns and turns[0].kind != "task":
+            turns.pop(0)
+        return turns
+
+    def _resume(self, session_id: str, last: dict[str, Any], earlier: list[int]) -> _Run | None:
+        """The unfinished run `last`, rebuilt from what it recorded; None if it cannot be."""
+        rows = [r for r in self.memory.run_messages(last["id"]) if r["role"] != "system"]
+        if not rows or rows[0]["role"] != "user" or rows[0]["step"] is not None:
+            return None
+        if any(r["step"] is None for r in rows[1:]):  # recorded before messages had steps
+            return None
+        recorded = self.memory.steps(session_id, last["id"])
+        run = _Run(
+            session_id,
+            last["id"],
+            self.system_prompt(self._facts_for(last["task"], session_id)),
+            self._earlier_history(session_id, earlier) + [_turn(r) for r in rows],
+            steps=[_step_from_row(r) for r in recorded],
+            resumed=True,
+        )
+        done = max([r["step"] for r in rows[1:]] + [r["step"] for r in recorded], default=0)
+        run.next_step = done + 1
+        tail = rows[-1]
+        if tail["role"] == "assistant":
+            items = json.loads(tail["content"])
+            if items and items[0].get("tool") == "final_answer":
+                run.final = str(items[0]["arguments"]["answer"])
+            else:
+                run.pending = (tail["step"], items)
+        self.memory.reopen_run(run.run_id)
+        return run
+
+    async def _finish_pending_step(self, run: _Run, emit: EventCallback) -> None:
+        """Complete the step that was in flight: run only the calls not recorded as done."""
+        assert run.pending is not None
+        step, items = run.pending
+        run.pending = None
+        rows = {
+            r["call_index"]: r
+            for r in self.memory.steps(run.session_id, run.run_id)
+            if r["step"] == step
+        }
+        missing = [
+            (i, str(item["tool"]), dict(item.get("arguments") or {}))
+            for i, item in enumerate(items)
+            if i not in rows
+        ]
+        done: dict[int, tuple[Step, CallOutcome]] = {}
+        for index, row in rows.items():
+            outcome = _outcome(
+                row["tool"] or "",
+                row["arguments"] or {},
+                row["result"],
+                row["error"],
+                row["seconds"],
+                self.max_observation_chars,
+            )
+            done[index] = (_step_from_row(row), outcome)
+        if missing:
+            first = next(iter(rows.values()), None)
+            record = _StepContext(
+                run.session_id,
+                run.run_id,
+                step,
+                first["raw_output"] if first else json.dumps(items, ensure_ascii=False),
+                self.model.name,
+                first["prompt_tokens"] if first else 0,
+                first["output_tokens"] if first else 0,
+                time.time(),
+            )
+            ran = await self._call_tools(record, missing, emit)
+            for (index, _, _), pair in zip(missing, ran, strict=True):
+                done[index] = pair
+        ordered = [done[i] for i in sorted(done)]
+        run.steps = [s for s in run.steps if s.step != step] + [s for s, _ in ordered]
+        observations = self._observations([outcome for _, outcome in ordered])
+        self._add_turn(run, "user", observations, "observation", step)
+
+    # -- tools -------------------------------------------------------------------------------------
+
+    async def _call_tools(
+        self,
+        ctx: _StepContext,
+        calls: list[tuple[int, str, dict[str, Any]]],
+        emit: EventCallback,
+    ) -> list[tuple[Step, CallOutcome]]:
+        """Run the calls of one step concurrently, recording each one the moment it completes.
+
+        Recording per call (not per step) is what lets a killed run resume without making a
+        call again that had already completed, while its sibling calls were still running.
+        """
+        by_name = {t.name: t for t in self.tools}
+        for _, tool_name, arguments in calls:
+            emit(Event("tool_call", ctx.step, {"tool": tool_name, "arguments": arguments}))
+
+        async def call(index: int, tool_name: str, arguments: dict[str, Any]) -> Any:
+            tool_ = by_name.get(tool_name)
+            if tool_ is None:
+                outcome = unknown_tool_outcome(
+                    tool_name,
+                    arguments,
+                    available=list(by_name),
+                    max_observation_chars=self.max_observation_chars,
+                )
+            else:
+                outcome = await run_call(
+                    tool_, arguments, max_observation_chars=self.max_observation_chars
+                )
+            return self._record_call(ctx, index, outcome), outcome
+
+        results = await asyncio.gather(
+            *(call(index, tool_name, arguments) for index, tool_name, arguments in calls)
+        )
+        for _, outcome in results:
+            emit(
+                Event(
+                    "tool_result",
+                    ctx.step,
+                    {"tool": outcome.tool, "result": outcome.result, "error": outcome.error},
+                )
+            )
+        return list(results)
+
     # -- memory --------------------------------------------------------------------------------
+
+    def _add_turn(
+        self, run: _Run, role: str, content: str, kind: TurnKind, step: int | None
+    ) -> None:
+        """Record a message (committed at once) and add it to the run's history."""
+        self.memory.add_message(
+            session_id=run.session_id, run_id=run.run_id, role=role, content=content, step=step
+        )
+        run.history.append(Turn(role, content, kind, run.run_id, step))
 
     def _note(self, session_id: str, run_id: int, content: str, role: str = "user") -> ChatMessage:
         self.memory.add_message(session_id=session_id, run_id=run_id, role=role, content=content)
@@ -327,6 +553,53 @@ class Agent:
     def _record_failed_step(self, ctx: _StepContext, problem: str, seconds: float) -> Step:
         self.memory.add_step(ctx.record(0, None, None, None, problem, seconds))
         return Step(ctx.step, None, None, None, problem, seconds)
+
+
+def _turn(row: dict[str, Any]) -> Turn:
+    """A recorded message as a history turn."""
+    kind: TurnKind
+    if row["role"] == "assistant":
+        kind = "action"
+    elif row["step"] is None:
+        kind = "task"
+    else:
+        kind = "observation"
+    return Turn(row["role"], row["content"], kind, row["run_id"], row["step"])
+
+
+def _step_from_row(row: dict[str, Any]) -> Step:
+    return Step(
+        row["step"], row["tool"], row["arguments"], row["result"], row["error"], row["seconds"]
+    )
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process of this host is alive (POSIX only: elsewhere, assume it is not)."""
+    if os.name != "posix":
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _refuse_if_alive(session_id: str, run: dict[str, Any]) -> None:
+    """Refuse to resume a run that another live process on this machine is still running."""
+    pid, host = run.get("pid"), run.get("host")
+    if (
+        run["status"] == "running"
+        and pid
+        and pid != os.getpid()
+        and host == socket.gethostname()
+        and _alive(int(pid))
+    ):
+        raise MemoryStoreError(
+            f"Session {session_id!r} is being run right now by process {pid} (run {run['id']}). "
+            "Wait for it to finish, stop it, or use another session id."
+        )
 
 
 def action_text(action: StepAction) -> str:

@@ -21,11 +21,11 @@ from typing import Any
 import platformdirs
 import pytest
 
-from agentsmall import memory as memory_module
 from agentsmall.errors import MemoryStoreError
 from agentsmall.memory import DEFAULT_DB_ENV, Memory, StepRecord, default_db_path
+from agentsmall.memory import _store as memory_module
 
-REPO_ROOT = Path(memory_module.__file__).resolve().parents[1]
+REPO_ROOT = Path(memory_module.__file__).resolve().parents[2]
 
 
 def make_step(

@@ -31,7 +31,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="importable module or .py file whose @tool functions are offered (repeatable)",
     )
     p.add_argument("--db", help="SQLite memory file (default: under the user data directory)")
-    p.add_argument("--session", help="session id to record the run under")
+    p.add_argument(
+        "--session",
+        help="session id: continue that session (resuming its killed run of the same task), "
+        "or start a new one under this id",
+    )
     p.add_argument("--max-steps", type=int, help="step budget (default 6)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(handler=run_command)
@@ -44,7 +48,12 @@ def _format_arguments(arguments: dict[str, Any]) -> str:
 def _show(event: Event) -> None:
     from agentsmall.cli import err
 
-    if event.kind == "tool_call":
+    if event.kind == "run_started" and event.data.get("resumed"):
+        err.print(
+            f"[yellow]resuming run {event.data['run_id']} of session "
+            f"{escape(event.data['session_id'])} at step {event.data['from_step']}[/]"
+        )
+    elif event.kind == "tool_call":
         call = f"{event.data['tool']}({_format_arguments(event.data['arguments'])})"
         err.print(f"[cyan]step {event.step}[/] → {escape(call)}")
     elif event.kind == "tool_result":

@@ -1,27 +1,15 @@
-"""Durable memory: every agent run recorded in SQLite as it happens.
-
-A small local model can take minutes per run and the process can be killed at any point (Ctrl-C,
-OOM killer, a closed laptop). Each session, run, message and step is therefore committed to disk
-*before* the agent moves on, so a killed run loses at most the step that was in flight and a
-later run can resume the session from what is on disk. The store is append-only: steps are
-inserted one by one and never rewritten as snapshots, so a crash in the middle of a write can
-only lose that write, never what was recorded before it.
-
-The file is the user's data. A path that is not an agentsmall memory database (a directory, a
-text file, some other program's SQLite file, a file from a newer agentsmall) is refused with a
-:class:`MemoryStoreError` *before* anything is written, so pointing agentsmall at the wrong
-file never damages it.
-"""
+"""The :class:`Memory` store: opening a file safely, and every read and write of it."""
 
 from __future__ import annotations
 
 import json
 import os
+import socket
 import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -33,6 +21,11 @@ from sqlite_utils import Database
 from sqlite_utils.db import NotFoundError
 
 from agentsmall.errors import MemoryStoreError
+from agentsmall.memory import _facts, _retention
+from agentsmall.memory._facts import Fact, FactScope
+from agentsmall.memory._retention import PruneReport, Retention
+from agentsmall.memory._schema import SCHEMA_VERSION as _SCHEMA_VERSION
+from agentsmall.memory._schema import migrate
 
 __all__ = [
     "DEFAULT_DB_ENV",
@@ -56,6 +49,7 @@ _SQLITE_MAGIC: Final = b"SQLite format 3\x00"
 # never mistaken for an empty memory and filled with our tables. The value spells "agsm".
 _APPLICATION_ID: Final = 0x6167736D
 _UNREADABLE: Final = ("file is not a database", "database disk image is malformed")
+_HOST: Final = socket.gethostname()
 
 
 def default_db_path() -> Path:
@@ -140,7 +134,7 @@ class Memory:
     guarded by a lock, so the agent may write from whichever thread runs its loop.
     """
 
-    SCHEMA_VERSION: Final = 1
+    SCHEMA_VERSION: Final = _SCHEMA_VERSION
 
     path: Path | None
     """The database file, or None for an in-memory database (``":memory:"``, for tests)."""
@@ -254,11 +248,11 @@ class Memory:
         return app_id == _APPLICATION_ID and version == self.SCHEMA_VERSION
 
     def _prepare(self) -> None:
-        """Check what the file holds, then switch on WAL and create the schema if missing.
+        """Check what the file holds, then switch on WAL and create or upgrade the schema.
 
         Every check runs before the first write, so a refused file is never modified. An
         up-to-date file needs no write at all, so a read-only one still opens for reading (and
-        fails, clearly, on the first write).
+        fails, clearly, on the first write). An older file is upgraded in one transaction.
         """
         conn = self._live()
         conn.execute("BEGIN")  # one consistent snapshot for the checks
@@ -274,104 +268,18 @@ class Memory:
             self._db.enable_wal()
         if current:
             return
-        with self._writing("create its tables"):
-            # Check again under the write lock: another process may have initialised it since.
-            if not self._check_ours(*self._read_header()):
-                self._create_schema()
+        version = self._read_header()[1]
+        action = (
+            "create its tables"
+            if version == 0
+            else f"upgrade it from schema version {version} to {self.SCHEMA_VERSION}"
+        )
+        with self._writing(action):
+            # Check again under the write lock: another process may have upgraded it since.
+            app_id, version, tables = self._read_header()
+            if not self._check_ours(app_id, version, tables):
+                migrate(self._db, version)
                 conn.execute(f"PRAGMA application_id = {_APPLICATION_ID}")
-                conn.execute(f"PRAGMA user_version = {self.SCHEMA_VERSION}")
-
-    def _create_schema(self) -> None:
-        """Create the tables and indexes, inside the caller's transaction.
-
-        One transaction, so a killed process leaves either the whole schema or none of it.
-        """
-        sessions_fk = ("session_id", "sessions", "id")
-        runs_fk = ("run_id", "runs", "id")
-        specs: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
-            (
-                "sessions",
-                {"id": str, "agent": str, "model": str, "created_at": float, "last_used_at": float},
-                {"not_null": {"agent", "model", "created_at", "last_used_at"}},
-            ),
-            (
-                "runs",
-                {
-                    "id": int,
-                    "session_id": str,
-                    "task": str,
-                    "status": str,
-                    "output": str,
-                    "started_at": float,
-                    "finished_at": float,
-                },
-                {
-                    "not_null": {"session_id", "task", "status", "started_at"},
-                    "defaults": {"status": "running"},
-                    "foreign_keys": [sessions_fk],
-                },
-            ),
-            (
-                "messages",
-                {
-                    "id": int,
-                    "session_id": str,
-                    "run_id": int,
-                    "role": str,
-                    "content": str,
-                    "created_at": float,
-                },
-                {
-                    "not_null": {"session_id", "run_id", "role", "content", "created_at"},
-                    "foreign_keys": [sessions_fk, runs_fk],
-                },
-            ),
-            (
-                "steps",
-                {
-                    "id": int,
-                    "session_id": str,
-                    "run_id": int,
-                    "step": int,
-                    "call_index": int,
-                    "tool": str,
-                    "arguments": str,
-                    "result": str,
-                    "error": str,
-                    "raw_output": str,
-                    "model": str,
-                    "prompt_tokens": int,
-                    "output_tokens": int,
-                    "started_at": float,
-                    "seconds": float,
-                },
-                {
-                    "not_null": {
-                        "session_id",
-                        "run_id",
-                        "step",
-                        "call_index",
-                        "raw_output",
-                        "model",
-                        "prompt_tokens",
-                        "output_tokens",
-                        "started_at",
-                        "seconds",
-                    },
-                    "foreign_keys": [sessions_fk, runs_fk],
-                },
-            ),
-        ]
-        for name, columns, options in specs:
-            self._db.table(name).create(columns, pk="id", if_not_exists=True, **options)
-        for name, column in [
-            ("runs", "session_id"),
-            ("messages", "session_id"),
-            ("messages", "run_id"),
-            ("steps", "session_id"),
-            ("steps", "run_id"),
-        ]:
-            self._db.table(name).create_index([column], if_not_exists=True)
 
     # -- plumbing -----------------------------------------------------------------------------
 
@@ -497,13 +405,21 @@ class Memory:
                     "task": task,
                     "status": "running",
                     "started_at": time.time(),
+                    "pid": os.getpid(),
+                    "host": _HOST,
                 }
             )
             assert table.last_pk is not None
             return int(table.last_pk)
 
-    def add_message(self, *, session_id: str, run_id: int, role: str, content: str) -> int:
-        """Record one chat message of a run and return its id."""
+    def add_message(
+        self, *, session_id: str, run_id: int, role: str, content: str, step: int | None = None
+    ) -> int:
+        """Record one chat message of a run and return its id.
+
+        ``step`` is the planner step the message belongs to (None for the task itself): it is
+        what tells a resumed run which step was in flight when its process died.
+        """
         with self._writing("record a message") as db:
             self._check_run(db, session_id, run_id)
             table = db.table("messages")
@@ -514,6 +430,7 @@ class Memory:
                     "role": role,
                     "content": content,
                     "created_at": time.time(),
+                    "step": step,
                 }
             )
             assert table.last_pk is not None
@@ -540,6 +457,26 @@ class Memory:
             try:
                 db.table("runs").update(
                     run_id, {"status": status, "output": output, "finished_at": time.time()}
+                )
+            except NotFoundError:
+                raise MemoryStoreError(f"Run {run_id} does not exist in {self._where}.") from None
+
+    def reopen_run(self, run_id: int) -> None:
+        """Mark a run that was killed or interrupted as running again, in this process.
+
+        The steps it recorded stay as they are; a resumed run only appends after them.
+        """
+        with self._writing("resume a run") as db:
+            try:
+                db.table("runs").update(
+                    run_id,
+                    {
+                        "status": "running",
+                        "output": None,
+                        "finished_at": None,
+                        "pid": os.getpid(),
+                        "host": _HOST,
+                    },
                 )
             except NotFoundError:
                 raise MemoryStoreError(f"Run {run_id} does not exist in {self._where}.") from None
@@ -601,6 +538,126 @@ class Memory:
         with self._reading("read messages") as db:
             rows = db.table("messages").rows_where("session_id = ?", [session_id], order_by="id")
             return list(rows)
+
+    def session(self, session_id: str) -> dict[str, Any] | None:
+        """One session with its counts (as in :meth:`sessions`), or None if it does not exist."""
+        with self._reading("read a session") as db:
+            rows = list(
+                db.query(
+                    """
+                    SELECT s.*,
+                        (SELECT COUNT(*) FROM runs r WHERE r.session_id = s.id) AS run_count,
+                        (SELECT COUNT(*) FROM steps t WHERE t.session_id = s.id) AS step_count,
+                        (SELECT COUNT(*) FROM messages m WHERE m.session_id = s.id)
+                            AS message_count
+                    FROM sessions s WHERE s.id = ?
+                    """,
+                    [session_id],
+                )
+            )
+        return rows[0] if rows else None
+
+    def run_messages(self, run_id: int) -> list[dict[str, Any]]:
+        """The messages of one run in the order they were recorded (what resuming replays)."""
+        with self._reading("read messages") as db:
+            return list(db.table("messages").rows_where("run_id = ?", [run_id], order_by="id"))
+
+    # -- long-term facts ------------------------------------------------------------------------
+
+    def remember(self, text: str, *, scope: FactScope = "global", owner: str = "") -> int:
+        """Store a fact (or refresh the same one) and return its id.
+
+        ``owner`` is the agent name for scope ``agent`` and the session id for ``session``.
+        A fact over :data:`MAX_FACT_CHARS` is refused with :class:`FactTooLargeError`.
+        """
+        owner = "" if scope == "global" else owner
+        cleaned = _facts.check_fact(text, scope, owner)
+        with self._writing("remember a fact") as db:
+            return _facts.insert(db, cleaned, scope, owner, time.time())
+
+    def remember_many(
+        self, texts: Iterable[str], *, scope: FactScope = "global", owner: str = ""
+    ) -> int:
+        """Store many facts in one transaction (imports, benchmarks); returns how many."""
+        owner = "" if scope == "global" else owner
+        rows = _facts.bulk_rows(texts, scope, owner, time.time())
+        with self._writing("remember facts") as db:
+            db.conn.executemany(
+                "INSERT INTO facts (scope, owner, text, digest, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (scope, owner, digest) DO UPDATE SET "
+                "updated_at = excluded.updated_at",
+                rows,
+            )
+        return len(rows)
+
+    def recall(
+        self,
+        query: str,
+        *,
+        agent: str | None = None,
+        session_id: str | None = None,
+        limit: int = 5,
+        now: float | None = None,
+    ) -> list[Fact]:
+        """The facts most relevant to ``query`` among the global ones and those of ``agent``
+        and ``session_id``, best first (bm25 weighted by recency; see ``_facts``)."""
+        with self._reading("recall facts") as db:
+            return _facts.recall(
+                db, query, agent=agent, session_id=session_id, limit=limit, now=now
+            )
+
+    def facts(
+        self, *, agent: str | None = None, session_id: str | None = None, limit: int | None = None
+    ) -> list[Fact]:
+        """The visible facts, most recently remembered first."""
+        with self._reading("list facts") as db:
+            return _facts.listing(db, agent=agent, session_id=session_id, limit=limit)
+
+    def forget(
+        self, fact_id: int, *, agent: str | None = None, session_id: str | None = None
+    ) -> bool:
+        """Delete a fact visible to ``agent``/``session_id``; False if there is none such."""
+        with self._writing("forget a fact") as db:
+            return _facts.delete(db, fact_id, agent=agent, session_id=session_id)
+
+    # -- retention ------------------------------------------------------------------------------
+
+    def retention(self) -> Retention:
+        """The retention policy stored in the file (no limits if none was stored)."""
+        with self._reading("read the retention settings") as db:
+            return _retention.load(db)
+
+    def set_retention(self, retention: Retention) -> None:
+        """Store the retention policy in the file, for every process that uses it."""
+        with self._writing("store the retention settings") as db:
+            _retention.save(db, retention)
+
+    def prune(
+        self,
+        retention: Retention | None = None,
+        *,
+        dry_run: bool = False,
+        spare: str | None = None,
+        now: float | None = None,
+    ) -> PruneReport:
+        """Delete the sessions ``retention`` (default: the stored policy) does not keep.
+
+        ``spare`` names a session that is never deleted (the one a run is using). One
+        transaction: a killed prune deletes everything it meant to or nothing.
+        """
+        with self._writing("prune old sessions") as db:
+            policy = _retention.load(db) if retention is None else retention
+            doomed = _retention.doomed_sessions(db, policy, now=now, spare=spare)
+            return _retention.delete_sessions(db, doomed, dry_run=dry_run)
+
+    def vacuum(self) -> None:
+        """Give the space of deleted rows back to the file system (rewrites the file)."""
+        with self._lock:
+            conn = self._live()
+            try:
+                conn.execute("VACUUM")
+            except sqlite3.Error as exc:
+                raise self._store_error(exc, "vacuum it") from exc
 
     # -- closing ------------------------------------------------------------------------------
 
