@@ -3,6 +3,8 @@
 Environment set for the whole session (and inherited by subprocesses):
 
 * ``AGENTSMALL_DB``: a temporary file, so no test ever writes to the user's real memory.
+* ``AGENTSMALL_CACHE_DIR``: a temporary directory for compiled constraints and vocabularies, so
+  every session starts cold and never touches the user's cache.
 * ``AGENTSMALL_VALIDATION_LOG``: a temporary JSON-lines file where `agentsmall._audit` records
   the verdict on every constrained output. At the end of the session the log is read back; a
   single invalid output fails the session, whatever the individual tests said.
@@ -25,6 +27,7 @@ from typing import Any
 import pytest
 
 from agentsmall._audit import VALIDATION_LOG_ENV
+from agentsmall.decoding._cache import CACHE_DIR_ENV
 from agentsmall.memory import DEFAULT_DB_ENV
 
 _STATE: dict[str, Any] = {}
@@ -37,9 +40,11 @@ def pytest_configure(config: pytest.Config) -> None:
     _STATE["dir"] = directory
     _STATE["log"] = directory / "validation.jsonl"
     _STATE["saved_env"] = {
-        name: os.environ.get(name) for name in (DEFAULT_DB_ENV, VALIDATION_LOG_ENV)
+        name: os.environ.get(name)
+        for name in (DEFAULT_DB_ENV, VALIDATION_LOG_ENV, CACHE_DIR_ENV)
     }
     os.environ[DEFAULT_DB_ENV] = str(directory / "memory.db")
+    os.environ[CACHE_DIR_ENV] = str(directory / "cache")
     os.environ[VALIDATION_LOG_ENV] = str(_STATE["log"])
 
 

@@ -135,7 +135,7 @@ def test_fingerprint_is_stable_across_extractions(embedded_model: Any) -> None:
 def test_special_tokens_cannot_be_emitted_inside_a_json_string(embedded_model: Any) -> None:
     vocabulary = embedded_model._vocabulary
     control = control_token_ids(embedded_model._llm)
-    guide = outlines_core.Guide(compile_json_schema(STRING_SCHEMA, vocabulary))
+    guide = outlines_core.Guide(compile_json_schema(STRING_SCHEMA, vocabulary).index)
     advance(guide, embedded_model, '{"s": "')
     allowed = embedded_model._decoder._allowed(guide)
 
@@ -156,7 +156,7 @@ def test_a_vocabulary_with_control_pieces_would_leak_them(embedded_model: Any) -
     pieces[im_start] = llm.detokenize([im_start], special=True)
     leaky = TokenVocabulary(tuple(pieces), vocabulary.eos_token_id,
                             vocabulary.end_token_ids, "leaky-test-only")
-    guide = outlines_core.Guide(compile_json_schema(STRING_SCHEMA, leaky))
+    guide = outlines_core.Guide(compile_json_schema(STRING_SCHEMA, leaky).index)
     advance(guide, embedded_model, '{"s": "')
     assert im_start in guide.get_tokens()
 
@@ -166,17 +166,18 @@ def test_integers_are_bounded(embedded_model: Any) -> None:
     eos = vocabulary.eos_token_id
     digits = {t for t, p in enumerate(vocabulary.pieces) if p and p[:1].isdigit()}
 
-    bounded = outlines_core.Guide(compile_json_schema({"type": "integer", "maxDigits": 3},
-                                                      vocabulary))
+    bounded = outlines_core.Guide(
+        compile_json_schema({"type": "integer", "maxDigits": 3}, vocabulary).index
+    )
     advance(bounded, embedded_model, "123")
     assert bounded.get_tokens() == [eos]
-    free = outlines_core.Guide(compile_json_schema({"type": "integer"}, vocabulary))
+    free = outlines_core.Guide(compile_json_schema({"type": "integer"}, vocabulary).index)
     advance(free, embedded_model, "123")
     assert digits & set(free.get_tokens())
 
     # The action space bounds every integer argument the same way.
     schema = ActionSpace.from_tools([multiply]).schema
-    guide = outlines_core.Guide(compile_json_schema(schema, vocabulary))
+    guide = outlines_core.Guide(compile_json_schema(schema, vocabulary).index)
     advance(guide, embedded_model, '[{"tool": "multiply", "arguments": {"a": ')
     advance(guide, embedded_model, "9" * (MAX_INTEGER_DIGITS - 1))
     assert digits & set(guide.get_tokens())
@@ -247,7 +248,7 @@ def reference_greedy(model: Any, messages: list[dict[str, str]], schema: dict[st
     over all the choices made.
     """
     llm, vocabulary = model._llm, model._vocabulary
-    guide = outlines_core.Guide(compile_json_schema(schema, vocabulary))
+    guide = outlines_core.Guide(compile_json_schema(schema, vocabulary).index)
     stop = set(vocabulary.end_token_ids) | {vocabulary.eos_token_id}
     llm.reset()
     llm.eval(model.tokenize_prompt(messages))
@@ -299,15 +300,44 @@ def _action_case() -> tuple[list[dict[str, str]], dict[str, Any]]:
     return messages, agent.actions.schema
 
 
+def test_forced_strings_are_tokenized_canonically_and_batched(embedded_model: Any) -> None:
+    """Text the constraint forces goes in as the tokenizer writes it, without model calls."""
+    messages, schema = _action_case()
+    vocabulary = embedded_model._vocabulary
+    compiled = compile_json_schema(schema, vocabulary)
+    decoder = embedded_model._decoder
+    prompt = embedded_model.tokenize_prompt(messages)
+    with_strings = decoder.generate(prompt, constraint=compiled, max_tokens=64)
+    without = decoder.generate(prompt, constraint=compiled, max_tokens=64, forced_strings=False)
+    record_and_validate(with_strings.text, schema, embedded_model)
+    assert with_strings.forced_tokens > without.forced_tokens
+    # The opening of every action is forced; it must be the tokenizer's own tokenization.
+    opening = b'[{"tool": "'
+    run = compiled.forced_run(outlines_core.Guide(compiled.index).get_state(), decoder._tokenize)
+    assert run is not None and run.text == opening
+    assert list(run.tokens) == embedded_model._llm.tokenize(opening, add_bos=False)
+    assert with_strings.tokens[: len(run.tokens)] == list(run.tokens)
+
+
 @pytest.mark.parametrize("case", [_city_case, _action_case], ids=["city-object", "action"])
 def test_fast_forward_gives_the_text_of_stepwise_greedy_decoding(embedded_model: Any,
                                                                  case: Any) -> None:
+    """Single forced tokens, appended unsampled and evaluated in batches, change nothing.
+
+    (Forced *strings*, tokenized canonically, may split text into other tokens than greedy
+    step-by-step decoding would; `agentsmall bench decode` measures how often that changes
+    the text. They have their own test below.)
+    """
     messages, schema = case()
     # Start from an empty cache so that the prompt is evaluated exactly as the reference does
     # (prefix reuse has its own test).
     embedded_model._llm.reset()
-    generation = embedded_model.generate(messages, constraint=JsonSchemaConstraint(schema),
-                                         max_tokens=64)
+    generation = embedded_model._decoder.generate(
+        embedded_model.tokenize_prompt(messages),
+        constraint=compile_json_schema(schema, embedded_model._vocabulary),
+        max_tokens=64,
+        forced_strings=False,
+    )
     record_and_validate(generation.text, schema, embedded_model)
     assert generation.finish_reason == "stop"
     assert generation.forced_tokens > 0
@@ -333,19 +363,20 @@ def test_a_failing_mask_raises_instead_of_returning_text(embedded_model: Any,
     original = Decoder._allowed
     calls = 0
 
-    def empty_on_third(self: Decoder, guide: outlines_core.Guide) -> np.ndarray:
+    def empty_on_first(self: Decoder, guide: outlines_core.Guide) -> np.ndarray:
+        # The first mask is asked for after the forced opening `{"color": "` has streamed.
         nonlocal calls
         calls += 1
         allowed = original(self, guide)
-        return np.zeros_like(allowed) if calls == 3 else allowed
+        return np.zeros_like(allowed) if calls == 1 else allowed
 
     streamed: list[str] = []
     with monkeypatch.context() as patch:
-        patch.setattr(Decoder, "_allowed", empty_on_third)
+        patch.setattr(Decoder, "_allowed", empty_on_first)
         with pytest.raises(DecodingError, match="allows no token"):
             embedded_model.generate(messages, constraint=constraint, max_tokens=16,
                                     on_text=streamed.append)
-    assert calls == 3
+    assert calls == 1
     assert streamed  # text had begun to stream, yet no Generation was returned
 
     # 2. The constraint itself fails to write the mask, or refuses a token.
@@ -368,6 +399,9 @@ def test_a_failing_mask_raises_instead_of_returning_text(embedded_model: Any,
 
         def is_finished(self) -> bool:
             return self._guide.is_finished()
+
+        def get_state(self) -> int:
+            return self._guide.get_state()
 
     for broken, message in [("mask", "failed to produce a token mask: mask exploded"),
                             ("advance", "rejected token")]:

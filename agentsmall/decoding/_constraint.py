@@ -1,59 +1,139 @@
 """Compiling constraints (outlines-core indexes), once per constraint and vocabulary.
 
 An index maps every automaton state to the tokens allowed there; it costs tens of milliseconds
-to seconds to build, so it is built once per (constraint, vocabulary) pair and kept for the life
-of the process. Agents reuse one action schema for every step, so steps after the first pay
-nothing.
+to seconds to build (more with a 262k vocabulary), so it is built once per (constraint,
+vocabulary) pair: kept in memory for the life of the process, and persisted in the user's cache
+directory so that a new process starts warm. Agents reuse one action schema for every step, so
+steps after the first pay nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
+import time
 from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import outlines_core
 from outlines_core.json_schema import build_regex_from_schema
 
+from agentsmall.decoding import _cache
+from agentsmall.decoding._fastforward import ForcedRun, forced_run
 from agentsmall.decoding._vocabulary import TokenVocabulary
 from agentsmall.errors import DecodingError
 
-WHITESPACE = r"[ ]?"
-"""JSON whitespace the constraint allows between tokens: at most one space. Small models given
-free whitespace can emit newlines forever; one optional space still lets them write the JSON
-they were trained on (`{"a": 1}`)."""
+_SEPARATOR_MARK = "\x1f"
+"""A character outlines-core never writes itself, passed as the whitespace pattern so that every
+place where JSON allows whitespace can be found in the regex text and given one fixed layout."""
+
+
+def _canonical_layout(regex: str) -> str:
+    """Fix the JSON layout: `{"a": 1, "b": [2, 3]}`: one space after `:` and `,`, none elsewhere.
+
+    Free whitespace lets a small model pad with spaces or newlines until the token limit, and
+    every optional space is a choice the model has to be asked about. With one fixed layout (the
+    one `json.dumps` writes, so the one models saw most), all of the JSON's punctuation is
+    determined by the schema and can be fast-forwarded without consulting the model.
+    """
+    mark = _SEPARATOR_MARK
+    for separator in (":", ","):
+        regex = regex.replace(f"{mark}{separator}{mark}", f"{separator} ")
+        regex = regex.replace(f"{separator}{mark}", f"{separator} ")
+    return regex.replace(mark, "")
+
 
 _MAX_CACHED = 32
-_cache: OrderedDict[tuple[str, str], outlines_core.Index] = OrderedDict()
+
+
+@dataclass(eq=False)
+class CompiledConstraint:
+    """An outlines-core index plus what decoding learns about it (forced runs per state)."""
+
+    regex: str
+    index: outlines_core.Index
+    vocabulary: TokenVocabulary
+    compile_seconds: float = 0.0
+    from_disk: bool = False
+    _runs: dict[int, ForcedRun | None] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def forced_run(self, state: int, tokenize: Callable[[bytes], list[int]]) -> ForcedRun | None:
+        """The text the constraint forces from `state` (cached: states repeat every step)."""
+        with self._lock:
+            if state in self._runs:
+                return self._runs[state]
+        run = forced_run(self.index, state, self.vocabulary, tokenize)
+        with self._lock:
+            self._runs[state] = run
+        return run
+
+
+_compiled: OrderedDict[tuple[str, str], CompiledConstraint] = OrderedDict()
 _lock = threading.Lock()
 
 
 def json_schema_regex(schema: dict) -> str:
-    """The regular expression outlines-core derives from a JSON schema."""
+    """The regular expression outlines-core derives from a JSON schema, in canonical layout."""
     try:
-        return build_regex_from_schema(json.dumps(schema), WHITESPACE)
+        return _canonical_layout(build_regex_from_schema(json.dumps(schema), _SEPARATOR_MARK))
     except Exception as exc:  # outlines-core raises plain ValueError/RuntimeError
         raise DecodingError(f"cannot turn this JSON schema into a constraint: {exc}") from exc
 
 
-def compile_regex(regex: str, vocabulary: TokenVocabulary) -> outlines_core.Index:
-    """The outlines-core index of `regex` over `vocabulary`, from the cache when possible."""
+def _disk_path(regex: str, vocabulary: TokenVocabulary) -> Path:
+    digest = hashlib.sha256(
+        f"{outlines_core_version()}\0{vocabulary.fingerprint}\0{regex}".encode()
+    )
+    return _cache.cache_dir("constraints") / f"{digest.hexdigest()[:32]}.index"
+
+
+def outlines_core_version() -> str:
+    from importlib.metadata import version
+
+    return version("outlines-core")
+
+
+def compile_regex(regex: str, vocabulary: TokenVocabulary) -> CompiledConstraint:
+    """The compiled constraint for `regex` over `vocabulary`: from memory, disk, or built."""
     key = (regex, vocabulary.fingerprint)
     with _lock:
-        index = _cache.get(key)
-        if index is not None:
-            _cache.move_to_end(key)
-            return index
-    try:
-        index = outlines_core.Index(regex, vocabulary.outlines())
-    except Exception as exc:
-        raise DecodingError(f"cannot compile the constraint for this vocabulary: {exc}") from exc
+        compiled = _compiled.get(key)
+        if compiled is not None:
+            _compiled.move_to_end(key)
+            return compiled
+    started = time.perf_counter()
+    path = _disk_path(regex, vocabulary)
+    index = _cache.load(path)
+    if not isinstance(index, outlines_core.Index):
+        index = None
+    from_disk = index is not None
+    if index is None:
+        try:
+            index = outlines_core.Index(regex, vocabulary.outlines())
+        except Exception as exc:
+            raise DecodingError(
+                f"cannot compile the constraint for this vocabulary: {exc}"
+            ) from exc
+        _cache.store(path, index)
+    compiled = CompiledConstraint(
+        regex, index, vocabulary, time.perf_counter() - started, from_disk
+    )
     with _lock:
-        _cache[key] = index
-        while len(_cache) > _MAX_CACHED:
-            _cache.popitem(last=False)
-    return index
+        _compiled[key] = compiled
+        while len(_compiled) > _MAX_CACHED:
+            _compiled.popitem(last=False)
+    return compiled
 
 
-def compile_json_schema(schema: dict, vocabulary: TokenVocabulary) -> outlines_core.Index:
+def compile_json_schema(schema: dict, vocabulary: TokenVocabulary) -> CompiledConstraint:
     return compile_regex(json_schema_regex(schema), vocabulary)
+
+
+def clear_memory_cache() -> None:
+    """Forget compiled constraints held in memory (the disk cache stays); for benchmarks."""
+    with _lock:
+        _compiled.clear()

@@ -6,9 +6,9 @@ We drive llama.cpp ourselves instead of handing it a logits processor, for three
   *unconstrained*; here a failing mask raises, and nothing is ever sampled without it.
 * The KV cache survives between calls: each prompt is compared with the tokens already
   evaluated and only the new suffix is evaluated (outlines' wrapper calls `reset()` each time).
-* When the constraint allows exactly one token it is appended without asking the model, and a
-  run of such forced tokens is evaluated in one batch, which is several times cheaper than one
-  by one.
+* Fast-forward: when the constraint leaves only one way to go on, the text is appended without
+  asking the model (see `_fastforward`), and the whole forced run is evaluated in one batch
+  together with the next sampled token, which is much cheaper than one token at a time.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import llama_cpp
 import numpy as np
 import outlines_core
 
+from agentsmall.decoding._constraint import CompiledConstraint
 from agentsmall.decoding._repeats import RepeatWatcher, close_then_comma_tokens, comma_tokens
 from agentsmall.decoding._vocabulary import TokenVocabulary
 from agentsmall.errors import ContextOverflowError, DecodingError
@@ -104,21 +105,32 @@ class Decoder:
         bits = np.unpackbits(self._mask_words.view(np.uint8), bitorder="little")
         return bits[: self._n_vocab].astype(bool)
 
+    def _tokenize(self, text: bytes) -> list[int]:
+        return self.llm.tokenize(text, add_bos=False, special=False)
+
     def generate(
         self,
         prompt: Sequence[int],
         *,
-        index: outlines_core.Index | None,
+        constraint: CompiledConstraint | None,
         max_tokens: int,
         on_text: Callable[[str], None] | None = None,
         temperature: float = 0.0,
         rng: np.random.Generator | None = None,
         close_list_on_repeat: bool = False,
+        fast_forward: bool = True,
+        forced_strings: bool = True,
     ) -> DecodeResult:
-        """Generate up to `max_tokens` after `prompt`, under `index` when one is given.
+        """Generate up to `max_tokens` after `prompt`, under `constraint` when one is given.
 
         `close_list_on_repeat`: the output is a JSON list; once an item repeats an earlier
         one, only closing the list is allowed (see `RepeatWatcher`).
+        `fast_forward`: a token the constraint allows alone is appended without sampling, and a
+        run of such tokens is evaluated in one batch; this never changes the text.
+        `forced_strings` (with `fast_forward`): a whole string the constraint forces is appended
+        as the model's tokenizer would write it, even where the constraint would also allow
+        other splits into tokens (`{"` or `{` + `"`). Both off, every token is chosen from the
+        model's logits and evaluated on its own: the reference, for tests and benchmarks.
         """
         n_ctx = self.llm.n_ctx()
         if len(prompt) + max_tokens > n_ctx:
@@ -129,38 +141,31 @@ class Decoder:
         started = time.perf_counter()
         evaluated = self._prefill(prompt)
         prompt_seconds = time.perf_counter() - started
-        guide = outlines_core.Guide(index) if index is not None else None
-        utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        out: list[int] = []
+        run = _Run(self, constraint, on_text, close_list_on_repeat)
         pending: list[int] = []  # chosen but not yet evaluated
-        text_parts: list[str] = []
         forced = 0
         first_token_at = 0.0
         finish = "length"
-        end_ids = self.vocabulary.end_token_ids
-        watcher = RepeatWatcher() if close_list_on_repeat else None
-        while len(out) < max_tokens:
-            if guide is not None:
-                allowed = self._allowed(guide)
-                if watcher is not None and (watcher.repeated or watcher.may_repeat):
-                    narrowed = allowed & self._no_close_then_comma
-                    if watcher.repeated:
-                        narrowed &= self._no_comma
-                    # After a repeat the list closes as soon as the schema lets it; until then
-                    # (minItems not reached) it has to go on.
-                    if narrowed.any():
-                        allowed = narrowed
-                n_allowed = int(np.count_nonzero(allowed))
-                if n_allowed == 0:
-                    if guide.is_finished():
-                        finish = "stop"
-                        break
-                    raise DecodingError(
-                        "the constraint allows no token here: the index and vocabulary disagree"
-                    )
-            else:
-                allowed, n_allowed = self._free_allowed, 2
-            if n_allowed == 1:
+        while len(run.tokens) < max_tokens:
+            if run.guide is not None and fast_forward and forced_strings:
+                ahead = constraint.forced_run(run.guide.get_state(), self._tokenize)  # type: ignore[union-attr]
+                if ahead is not None:
+                    take = ahead.tokens[: max_tokens - len(run.tokens)]
+                    for token in take:
+                        run.append(token)
+                    pending.extend(take)
+                    forced += len(take)
+                    first_token_at = first_token_at or time.perf_counter() - started
+                    continue
+            allowed, n_allowed = run.allowed()
+            if n_allowed == 0:
+                if run.guide is not None and run.guide.is_finished():
+                    finish = "stop"
+                    break
+                raise DecodingError(
+                    "the constraint allows no token here: the index and vocabulary disagree"
+                )
+            if n_allowed == 1 and fast_forward:
                 token = int(np.flatnonzero(allowed)[0])
                 forced += 1
             else:
@@ -168,38 +173,23 @@ class Decoder:
                     self._eval(pending)
                     pending = []
                 token = _pick(self._logits(), allowed, temperature, rng)
-            if token in end_ids or (guide is not None and token == self.vocabulary.eos_token_id):
+            if token in self.vocabulary.end_token_ids or (
+                run.guide is not None and token == self.vocabulary.eos_token_id
+            ):
                 finish = "stop"
                 break
-            if guide is not None:
-                try:
-                    guide.advance(token, False)
-                except Exception as exc:
-                    raise DecodingError(f"the constraint rejected token {token}: {exc}") from exc
-            if not out:
-                first_token_at = time.perf_counter() - started
-            out.append(token)
+            run.append(token)
             pending.append(token)
-            piece = self.vocabulary.pieces[token]
-            chunk = utf8.decode(piece) if piece is not None else ""
-            if chunk:
-                text_parts.append(chunk)
-                if watcher is not None:
-                    watcher.feed(chunk)
-                if on_text is not None:
-                    on_text(chunk)
-        if finish == "length" and guide is not None and guide.is_finished():
+            first_token_at = first_token_at or time.perf_counter() - started
+        if finish == "length" and run.guide is not None and run.guide.is_finished():
             finish = "stop"
-        tail = utf8.decode(b"", final=True)
-        if tail:
-            text_parts.append(tail)
         # Keep the KV cache in step with what was generated, so a next prompt that starts with
         # this output (the next agent step) reuses it.
         if pending and self.llm.n_tokens + len(pending) < n_ctx:
             self._eval(pending)
         return DecodeResult(
-            tokens=out,
-            text="".join(text_parts),
+            tokens=run.tokens,
+            text=run.text(),
             finish_reason=finish,
             prompt_tokens=len(prompt),
             prompt_tokens_evaluated=evaluated,
@@ -208,6 +198,64 @@ class Decoder:
             prompt_seconds=prompt_seconds,
             first_token_seconds=first_token_at,
         )
+
+
+class _Run:
+    """The state of one generation: guide, output so far, streamed text, repeat watcher."""
+
+    def __init__(
+        self,
+        decoder: Decoder,
+        constraint: CompiledConstraint | None,
+        on_text: Callable[[str], None] | None,
+        close_list_on_repeat: bool,
+    ) -> None:
+        self.decoder = decoder
+        self.guide = outlines_core.Guide(constraint.index) if constraint is not None else None
+        self.on_text = on_text
+        self.watcher = RepeatWatcher() if close_list_on_repeat and self.guide else None
+        self.tokens: list[int] = []
+        self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._parts: list[str] = []
+
+    def allowed(self) -> tuple[np.ndarray, int]:
+        """The tokens allowed next, and how many there are."""
+        decoder = self.decoder
+        if self.guide is None:
+            return decoder._free_allowed, 2
+        allowed = decoder._allowed(self.guide)
+        watcher = self.watcher
+        if watcher is not None and (watcher.repeated or watcher.may_repeat):
+            narrowed = allowed & decoder._no_close_then_comma
+            if watcher.repeated:
+                narrowed &= decoder._no_comma
+            # After a repeat the list closes as soon as the schema lets it; until then
+            # (minItems not reached) it has to go on.
+            if narrowed.any():
+                allowed = narrowed
+        return allowed, int(np.count_nonzero(allowed))
+
+    def append(self, token: int) -> None:
+        if self.guide is not None:
+            try:
+                self.guide.advance(token, False)
+            except Exception as exc:
+                raise DecodingError(f"the constraint rejected token {token}: {exc}") from exc
+        self.tokens.append(token)
+        piece = self.decoder.vocabulary.pieces[token]
+        chunk = self._utf8.decode(piece) if piece is not None else ""
+        if chunk:
+            self._parts.append(chunk)
+            if self.watcher is not None:
+                self.watcher.feed(chunk)
+            if self.on_text is not None:
+                self.on_text(chunk)
+
+    def text(self) -> str:
+        tail = self._utf8.decode(b"", final=True)
+        if tail:
+            self._parts.append(tail)
+        return "".join(self._parts)
 
 
 def _pick(

@@ -13,15 +13,21 @@ from __future__ import annotations
 import ctypes
 import hashlib
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import llama_cpp
 import outlines_core
+
+from agentsmall.decoding import _cache
 
 _SKIP_ATTRS = (
     llama_cpp.LLAMA_TOKEN_ATTR_CONTROL
     | llama_cpp.LLAMA_TOKEN_ATTR_UNKNOWN
     | llama_cpp.LLAMA_TOKEN_ATTR_UNUSED
 )
+
+
+_FORMAT = 1  # bump when what is extracted changes, to invalidate cached vocabularies
 
 
 @dataclass(frozen=True)
@@ -34,11 +40,44 @@ class TokenVocabulary:
     end_token_ids: frozenset[int]
     """Every end-of-generation token (EOS, end-of-turn, ...)."""
     fingerprint: str
+    byte_tokens: dict[int, int] = field(default_factory=dict)
+    """For each byte value, a token whose text is exactly that byte (if the vocabulary has one)."""
     _outlines: outlines_core.Vocabulary | None = field(default=None, repr=False, compare=False)
 
     @property
     def size(self) -> int:
         return len(self.pieces)
+
+    @classmethod
+    def cached_from_llama(cls, llm: llama_cpp.Llama, model_path: Path) -> TokenVocabulary:
+        """`from_llama`, through the disk cache keyed by the model file's identity.
+
+        Extraction walks every token (262k for Gemma 3); the result depends only on the file,
+        which is identified by resolved path, size and modification time.
+        """
+        stat = model_path.stat()
+        key = f"{_FORMAT}|{model_path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+        path = _cache.cache_dir("vocabularies") / (
+            hashlib.sha256(key.encode()).hexdigest()[:32] + ".pickle"
+        )
+        cached = _cache.load(path)
+        if isinstance(cached, dict) and cached.get("format") == _FORMAT:
+            fields = {k: v for k, v in cached.items() if k != "format"}
+            if len(fields["pieces"]) == llm.n_vocab():
+                return cls(**fields)
+        vocabulary = cls.from_llama(llm)
+        _cache.store(
+            path,
+            {
+                "format": _FORMAT,
+                "pieces": vocabulary.pieces,
+                "eos_token_id": vocabulary.eos_token_id,
+                "end_token_ids": vocabulary.end_token_ids,
+                "fingerprint": vocabulary.fingerprint,
+                "byte_tokens": vocabulary.byte_tokens,
+            },
+        )
+        return vocabulary
 
     @classmethod
     def from_llama(cls, llm: llama_cpp.Llama) -> TokenVocabulary:
@@ -67,7 +106,11 @@ class TokenVocabulary:
                 b"\x00" if piece is None else b"\x01" + len(piece).to_bytes(2, "big") + piece
             )
         digest.update(str(eos).encode())
-        return cls(tuple(pieces), eos, end_ids, digest.hexdigest()[:16])
+        byte_tokens: dict[int, int] = {}
+        for token, piece in enumerate(pieces):
+            if piece is not None and len(piece) == 1:
+                byte_tokens.setdefault(piece[0], token)
+        return cls(tuple(pieces), eos, end_ids, digest.hexdigest()[:16], byte_tokens)
 
     def outlines(self) -> outlines_core.Vocabulary:
         """The same vocabulary as an outlines-core `Vocabulary` (built once, on first use)."""

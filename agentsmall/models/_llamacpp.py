@@ -80,7 +80,7 @@ class LlamaCppModel(Model):
         self._rng = np.random.default_rng(seed)
         self._lock = threading.Lock()  # one generation at a time: the KV cache is shared state
         metadata = self._llm.metadata
-        self._vocabulary = TokenVocabulary.from_llama(self._llm)
+        self._vocabulary = TokenVocabulary.cached_from_llama(self._llm, self.path)
         self._decoder = Decoder(self._llm, self._vocabulary)
         self._add_bos = metadata.get("tokenizer.ggml.add_bos_token", "true") != "false"
         self._bos_id = self._llm.token_bos()
@@ -120,7 +120,7 @@ class LlamaCppModel(Model):
         max_tokens: int = 256,
         on_text: TextCallback | None = None,
     ) -> Generation:
-        index = (
+        compiled = (
             compile_json_schema(constraint.schema, self._vocabulary)
             if constraint is not None
             else None
@@ -129,7 +129,7 @@ class LlamaCppModel(Model):
             prompt = self.tokenize_prompt(messages)
             result = self._decoder.generate(
                 prompt,
-                index=index,
+                constraint=compiled,
                 max_tokens=max_tokens,
                 on_text=on_text,
                 temperature=self.temperature,

@@ -1,0 +1,327 @@
+"""`agentsmall bench decode`: constrained decoding against free decoding and other constrainers.
+
+Everything runs in one process on one model, temperature 0, with the same prompts and the same
+tool-call schema (the calculator agent's action schema). Each method starts from the prompt
+already in the KV cache, so "tok/s" compares decoding, not prompt evaluation — except stock
+outlines, which resets llama.cpp after every call and therefore re-evaluates the whole prompt
+every time (reported as it is, since that is what its users get, and separately without it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from agentsmall._agent_spec import load_agent_spec
+from agentsmall.agent import Agent
+from agentsmall.decoding import Decoder, compile_json_schema
+from agentsmall.decoding._cache import CACHE_DIR_ENV
+from agentsmall.decoding._constraint import clear_memory_cache, json_schema_regex
+from agentsmall.models import ChatMessage, load_model
+from agentsmall.models._llamacpp import LlamaCppModel
+
+TASKS = (
+    "Use the multiply tool to compute 12 times 7.",
+    "What is 23 times 19?",
+    "Add 345 and 678.",
+    "What is 1000 divided by 8?",
+    "Subtract 57 from 200.",
+    "Compute (17 * 23 + 4) / 5 with the calculate tool.",
+    "What is the square root of 1764?",
+    "Multiply 3.5 by 4.",
+    "How much is 2 to the power of 10?",
+    "Divide 144 by 12.",
+)
+MAX_TOKENS = 96
+
+
+def add_parser(kinds: argparse._SubParsersAction) -> None:
+    p = kinds.add_parser("decode", help="constrained vs free decoding, outlines and GBNF")
+    p.add_argument("--model", help="preset name or .gguf path (default: smollm2-135m)")
+    p.add_argument("--repeat", type=int, default=3, help="timed repetitions per task (default 3)")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(handler=bench_decode)
+
+
+def _best(times: list[float]) -> float:
+    return min(times)
+
+
+@contextmanager
+def _temporary_cache() -> Any:
+    """A fresh constraint cache directory, so "cold" really is cold."""
+    saved = os.environ.get(CACHE_DIR_ENV)
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ[CACHE_DIR_ENV] = tmp
+        try:
+            yield Path(tmp)
+        finally:
+            if saved is None:
+                os.environ.pop(CACHE_DIR_ENV, None)
+            else:
+                os.environ[CACHE_DIR_ENV] = saved
+
+
+class _Timed:
+    """Wraps `Decoder._allowed` to measure the cost of masking per sampled token."""
+
+    def __init__(self, decoder: Decoder) -> None:
+        self.decoder, self.calls, self.seconds = decoder, 0, 0.0
+        self._original = decoder._allowed
+
+        def timed(guide: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return self._original(guide)
+            finally:
+                self.seconds += time.perf_counter() - started
+                self.calls += 1
+
+        decoder._allowed = timed  # type: ignore[method-assign]
+
+    def restore(self) -> None:
+        self.decoder._allowed = self._original  # type: ignore[method-assign]
+
+
+def bench_decode(args: argparse.Namespace) -> int:
+    from agentsmall.cli import err
+
+    with err.status("loading model …"):
+        model = load_model(args.model)
+    if not isinstance(model, LlamaCppModel):  # pragma: no cover - only llama.cpp models load
+        raise TypeError("bench decode needs a llama.cpp model")
+    spec = load_agent_spec("calculator")
+    agent = Agent(model, memory=":memory:", **spec.agent_kwargs())
+    schema = agent.first_actions.schema  # a tool call: the case the engine is built for
+    llm, decoder, vocabulary = model._llm, model._decoder, model._vocabulary
+    prompts = [
+        model.tokenize_prompt(
+            [
+                {"role": "system", "content": agent.system_prompt()},
+                {"role": "user", "content": task},
+            ]
+        )
+        for task in TASKS
+    ]
+    report: dict[str, Any] = {
+        "model": model.name,
+        "vocabulary": vocabulary.size,
+        "tasks": len(TASKS),
+        "repeat": args.repeat,
+    }
+
+    # -- compile: cold (nothing cached), warm (from disk in a new process), hot (in memory)
+    regex = json_schema_regex(schema)
+    with _temporary_cache():
+        clear_memory_cache()
+        started = time.perf_counter()
+        compile_json_schema(schema, vocabulary)
+        report["compile_cold_ms"] = (time.perf_counter() - started) * 1000
+        clear_memory_cache()  # what a new process sees: the disk cache only
+        started = time.perf_counter()
+        warm = compile_json_schema(schema, vocabulary)
+        report["compile_warm_ms"] = (time.perf_counter() - started) * 1000
+        assert warm.from_disk
+        started = time.perf_counter()
+        compile_json_schema(schema, vocabulary)
+        report["compile_hot_ms"] = (time.perf_counter() - started) * 1000
+    report["regex_chars"] = len(regex)
+
+    # -- time to first token, prompt not cached (what a user waits for on a first step)
+    llm.reset()
+    result = decoder.generate(prompts[0], constraint=warm, max_tokens=MAX_TOKENS)
+    report["first_token_ms"] = result.first_token_seconds * 1000
+    report["first_token_prompt_tokens"] = len(prompts[0])
+    result = decoder.generate(prompts[0], constraint=warm, max_tokens=MAX_TOKENS)
+    report["first_token_warm_ms"] = result.first_token_seconds * 1000
+
+    def timed_runs(run: Callable[[list[int]], tuple[str, int]]) -> dict[str, Any]:
+        """Run each prompt `repeat` times (prompt warmed first); best time per prompt."""
+        texts, tokens, seconds = [], 0, 0.0
+        for prompt in prompts:
+            decoder._prefill(prompt)  # the prompt is in the KV cache for every method
+            times = []
+            for _ in range(args.repeat):
+                started = time.perf_counter()
+                text, n = run(prompt)
+                times.append(time.perf_counter() - started)
+                decoder._prefill(prompt)
+            texts.append(text)
+            tokens += n
+            seconds += _best(times)
+        return {"texts": texts, "tokens": tokens, "seconds": seconds, "tok_s": tokens / seconds}
+
+    def ours(fast_forward: bool) -> Callable[[list[int]], tuple[str, int]]:
+        def run(prompt: list[int]) -> tuple[str, int]:
+            r = decoder.generate(
+                prompt,
+                constraint=warm,
+                max_tokens=MAX_TOKENS,
+                close_list_on_repeat=True,
+                fast_forward=fast_forward,
+            )
+            counts["forced"] += r.forced_tokens
+            counts["output"] += len(r.tokens)
+            return r.text, len(r.tokens)
+
+        return run
+
+    def llama_free(prompt: list[int]) -> tuple[str, int]:
+        out = llm.create_completion(prompt, max_tokens=MAX_TOKENS, temperature=0.0)
+        return out["choices"][0]["text"], out["usage"]["completion_tokens"]
+
+    from llama_cpp import LlamaGrammar
+
+    grammar = LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+
+    def gbnf(prompt: list[int]) -> tuple[str, int]:
+        out = llm.create_completion(prompt, max_tokens=MAX_TOKENS, temperature=0.0, grammar=grammar)
+        return out["choices"][0]["text"], out["usage"]["completion_tokens"]
+
+    counts = {"forced": 0, "output": 0}
+    with err.status("free decoding (llama-cpp-python) …"):
+        free = timed_runs(llama_free)
+    with err.status("constrained, fast-forward …"):
+        timer = _Timed(decoder)
+        fast = timed_runs(ours(True))
+        timer.restore()
+    report["forced_share"] = counts["forced"] / max(1, counts["output"])
+    report["mask_ms_per_call"] = timer.seconds * 1000 / max(1, timer.calls)
+    with err.status("constrained, step by step …"):
+        step = timed_runs(ours(False))
+    with err.status("llama.cpp GBNF …"):
+        gb = timed_runs(gbnf)
+    with err.status("stock outlines Generator …"):
+        outlines_result = _outlines(llm, schema, prompts, args.repeat, vocabulary)
+
+    report.update(
+        {
+            "free_tok_s": free["tok_s"],
+            "constrained_tok_s": fast["tok_s"],
+            "constrained_seconds_per_call": fast["seconds"] / len(prompts),
+            "stepwise_tok_s": step["tok_s"],
+            "gbnf_tok_s": gb["tok_s"],
+            "outlines_tok_s": outlines_result["tok_s"],
+            "outlines_tok_s_warm_prefix": outlines_result["tok_s_warm"],
+            "speedup_vs_free": fast["tok_s"] / free["tok_s"],
+            "speedup_vs_outlines": fast["tok_s"] / outlines_result["tok_s"],
+            "text_differs_share": sum(
+                a != b for a, b in zip(fast["texts"], step["texts"], strict=True)
+            )
+            / len(prompts),
+            "gbnf_valid": sum(_valid(agent, t) for t in gb["texts"]) / len(prompts),
+            "outlines_valid": sum(_valid(agent, t) for t in outlines_result["texts"])
+            / len(prompts),
+            "constrained_valid": sum(_valid(agent, t) for t in fast["texts"]) / len(prompts),
+        }
+    )
+    report.update(_prompt_reuse(model, agent))
+    report["differing_texts"] = [
+        {"fast_forward": a, "step_by_step": b}
+        for a, b in zip(fast["texts"], step["texts"], strict=True)
+        if a != b
+    ]
+
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    table = Table(title=f"decode benchmark: {model.name} (vocabulary {vocabulary.size})")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for key, value in report.items():
+        if key != "differing_texts":
+            table.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
+    err.print(table)
+    return 0
+
+
+def _valid(agent: Agent, text: str) -> bool:
+    try:
+        agent.first_actions.parse(text)
+    except Exception:
+        return False
+    return True
+
+
+def _outlines(
+    llm: Any, schema: dict, prompts: list[list[int]], repeat: int, vocabulary: Any
+) -> dict[str, Any]:
+    """Stock outlines 1.x: `Generator` over `from_llamacpp`, as its documentation shows."""
+    import outlines
+    from outlines.types import JsonSchema
+
+    model = outlines.from_llamacpp(llm, chat_mode=False)
+    generator = outlines.Generator(model, JsonSchema(json.dumps(schema)))
+    texts, tokens, seconds, warm_seconds = [], 0, 0.0, 0.0
+    for prompt in prompts:
+        text_prompt = llm.detokenize(prompt, special=True).decode("utf-8")
+        cold, warm = [], []
+        for _ in range(repeat):
+            llm.reset()  # what outlines itself does after every call
+            started = time.perf_counter()
+            text = generator(text_prompt, max_tokens=MAX_TOKENS, temperature=0.0)
+            cold.append(time.perf_counter() - started)
+            llm.eval(prompt)  # prompt already cached: llama-cpp-python reuses the prefix
+            started = time.perf_counter()
+            generator(text_prompt, max_tokens=MAX_TOKENS, temperature=0.0)
+            warm.append(time.perf_counter() - started)
+        texts.append(text)
+        tokens += len(llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+        seconds += min(cold)
+        warm_seconds += min(warm)
+    llm.reset()
+    return {
+        "texts": texts,
+        "tok_s": tokens / seconds,
+        "tok_s_warm": tokens / warm_seconds,
+    }
+
+
+def _prompt_reuse(model: LlamaCppModel, agent: Agent) -> dict[str, Any]:
+    """Prompt tokens evaluated per step over a 5-step run, with KV reuse and without."""
+    messages: list[ChatMessage] = [
+        {"role": "system", "content": agent.system_prompt()},
+        {
+            "role": "user",
+            "content": "Multiply 2 by 3, then the result by 4, and so on, five times.",
+        },
+    ]
+    evaluated, new_tokens, full = [], [], []
+    previous: list[int] = []
+    model._llm.reset()
+    for step in range(5):
+        prompt = model.tokenize_prompt(messages)
+        common = 0
+        for a, b in zip(previous, prompt, strict=False):
+            if a != b:
+                break
+            common += 1
+        generation = model.generate(
+            messages, constraint=agent.first_constraint, max_tokens=MAX_TOKENS
+        )
+        evaluated.append(generation.prompt_tokens_evaluated)
+        new_tokens.append(len(prompt) - common)
+        full.append(len(prompt))
+        previous = prompt + model._llm.tokenize(generation.text.encode(), add_bos=False)
+        messages += [
+            {"role": "assistant", "content": generation.text},
+            {"role": "user", "content": f"multiply returned: {6 * 4**step}"},
+        ]
+    steps = range(1, 5)  # the first step has no history to reuse
+    return {
+        "prompt_eval_ratio": sum(evaluated[i] for i in steps) / sum(new_tokens[i] for i in steps),
+        "prompt_eval_ratio_without_reuse": sum(full[i] for i in steps)
+        / sum(new_tokens[i] for i in steps),
+        "prompt_tokens_per_step": full,
+        "prompt_tokens_evaluated_per_step": evaluated,
+        "prompt_tokens_new_per_step": new_tokens,
+    }
