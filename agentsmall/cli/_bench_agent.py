@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import tempfile
 import time
 from pathlib import Path
 
-from rich.table import Table
-
 from agentsmall import _audit
 from agentsmall._agent_spec import load_agent_spec
 from agentsmall.agent import Agent
+from agentsmall.cli._report import print_report
 from agentsmall.models import load_model
 
 AGENT_TASKS = (  # (task, the number a right answer contains)
@@ -88,13 +86,5 @@ def bench_agent(args: argparse.Namespace) -> int:
         "threads": os.cpu_count(),
         "machine": platform.machine(),
     }
-    if args.json:
-        print(json.dumps(report))
-        return 0
-    table = Table(title=f"agent benchmark: {model.name}")
-    table.add_column("measure")
-    table.add_column("value", justify="right")
-    for key, value in report.items():
-        table.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
-    err.print(table)
+    print_report(report, title=f"agent benchmark: {model.name}", as_json=args.json)
     return 0

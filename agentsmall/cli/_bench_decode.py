@@ -19,10 +19,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from rich.table import Table
-
 from agentsmall._agent_spec import load_agent_spec
 from agentsmall.agent import Agent
+from agentsmall.cli._report import print_report
 from agentsmall.decoding import Decoder, compile_json_schema
 from agentsmall.decoding._cache import CACHE_DIR_ENV
 from agentsmall.decoding._constraint import clear_memory_cache, json_schema_regex
@@ -231,16 +230,12 @@ def bench_decode(args: argparse.Namespace) -> int:
         if a != b
     ]
 
-    if args.json:
-        print(json.dumps(report))
-        return 0
-    table = Table(title=f"decode benchmark: {model.name} (vocabulary {vocabulary.size})")
-    table.add_column("measure")
-    table.add_column("value", justify="right")
-    for key, value in report.items():
-        if key != "differing_texts":
-            table.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
-    err.print(table)
+    print_report(
+        report,
+        title=f"decode benchmark: {model.name} (vocabulary {vocabulary.size})",
+        as_json=args.json,
+        hidden={"differing_texts"},
+    )
     return 0
 
 
