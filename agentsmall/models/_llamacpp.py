@@ -44,6 +44,30 @@ def check_gguf(path: Path) -> None:
         )
 
 
+THREADS_ENV = "AGENTSMALL_THREADS"
+
+
+def default_threads() -> int:
+    """$AGENTSMALL_THREADS, else the cores this process may use (at most 8).
+
+    llama.cpp's worker threads spin while they wait for each other, so more threads than free
+    cores (several models or processes at once on a small machine) slows every token down a
+    lot; set AGENTSMALL_THREADS=1 for each of several concurrent processes.
+    """
+    configured = os.environ.get(THREADS_ENV, "").strip()
+    if configured.isdigit() and int(configured) > 0:
+        return int(configured)
+    return max(
+        1,
+        min(
+            len(os.sched_getaffinity(0))
+            if hasattr(os, "sched_getaffinity")
+            else os.cpu_count() or 2,
+            8,
+        ),
+    )
+
+
 class LlamaCppModel(Model):
     """A GGUF model in this process, with KV-cache reuse and constrained decoding."""
 
@@ -65,7 +89,7 @@ class LlamaCppModel(Model):
             self._llm = llama_cpp.Llama(
                 model_path=str(self.path),
                 n_ctx=context_length,
-                n_threads=threads or min(os.cpu_count() or 2, 8),
+                n_threads=threads or default_threads(),
                 n_batch=512,
                 seed=seed,
                 verbose=False,
