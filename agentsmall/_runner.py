@@ -20,7 +20,7 @@ import inspect
 import json
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +29,35 @@ import pydantic_core
 
 from agentsmall._tool import Tool
 
-__all__ = ["CallOutcome", "run_call", "run_calls", "unknown_tool_outcome"]
+__all__ = [
+    "CallOutcome",
+    "ConfirmCallback",
+    "allow_all",
+    "refusal_message",
+    "run_call",
+    "run_calls",
+    "unknown_tool_outcome",
+]
+
+#: Asked before a tool marked ``dangerous=True`` runs: ``confirm(tool_name, arguments)``, with
+#: the arguments already validated; True lets the call run. It may be async (return an
+#: awaitable). Without one, dangerous calls are refused: a script has nobody to ask.
+ConfirmCallback = Callable[[str, dict[str, Any]], "bool | Awaitable[bool]"]
+
+
+def allow_all(tool_name: str, arguments: dict[str, Any]) -> bool:
+    """A `ConfirmCallback` that allows every dangerous call (``--allow-dangerous``)."""
+    return True
+
+
+def refusal_message(tool_name: str, *, asked: bool) -> str:
+    """The error the model reads when a dangerous call was not allowed to run.
+
+    It says why and that retrying is pointless, so a small model moves on instead of looping.
+    """
+    text = f"refused: tool {tool_name!r} is marked dangerous and was not confirmed"
+    return text + ("" if asked else " (no confirmation is possible in this run)")
+
 
 #: At most this many validation problems are listed in an "invalid arguments" error.
 _MAX_VALIDATION_ERRORS = 5
@@ -53,9 +81,17 @@ class CallOutcome:
 
 
 async def run_call(
-    tool: Tool, arguments: Mapping[str, Any], *, max_observation_chars: int = 2000
+    tool: Tool,
+    arguments: Mapping[str, Any],
+    *,
+    max_observation_chars: int = 2000,
+    confirm: ConfirmCallback | None = None,
 ) -> CallOutcome:
     """Validate `arguments`, call `tool` under its timeout, and report the outcome.
+
+    A tool marked dangerous runs only if `confirm` returns True for these (valid) arguments;
+    otherwise the outcome is a refusal the model reads (see `refusal_message`). Arguments are
+    validated first, so nobody is asked about a call that could not run anyway.
 
     Never raises for a fault of the tool or of the arguments; those become an outcome whose
     `error` is set. KeyboardInterrupt, SystemExit and cancellation of the calling task propagate.
@@ -77,6 +113,8 @@ async def run_call(
         kwargs = tool.validate_arguments(arguments)
     except pydantic.ValidationError as exc:
         return finish(None, f"invalid arguments: {_summarize_validation(exc)}")
+    if tool.dangerous and not await _confirmed(tool, given, confirm):
+        return finish(None, refusal_message(tool.name, asked=confirm is not None))
 
     try:
         if tool.is_async:
@@ -96,18 +134,38 @@ async def run_call(
 
 
 async def run_calls(
-    calls: Sequence[tuple[Tool, Mapping[str, Any]]], *, max_observation_chars: int = 2000
+    calls: Sequence[tuple[Tool, Mapping[str, Any]]],
+    *,
+    max_observation_chars: int = 2000,
+    confirm: ConfirmCallback | None = None,
 ) -> list[CallOutcome]:
     """Run several calls concurrently; the outcomes come back in the order of `calls`."""
     _check_limit(max_observation_chars)
     return list(
         await asyncio.gather(
             *(
-                run_call(tool, arguments, max_observation_chars=max_observation_chars)
+                run_call(
+                    tool, arguments, max_observation_chars=max_observation_chars, confirm=confirm
+                )
                 for tool, arguments in calls
             )
         )
     )
+
+
+async def _confirmed(
+    tool: Tool, arguments: dict[str, Any], confirm: ConfirmCallback | None
+) -> bool:
+    """Whether `confirm` allows this call; no callback, or one that fails, means no."""
+    if confirm is None:
+        return False
+    try:
+        answer = confirm(tool.name, dict(arguments))
+        if inspect.isawaitable(answer):
+            answer = await answer
+    except Exception:  # a broken confirmation never lets a dangerous call through
+        return False
+    return answer is True
 
 
 def unknown_tool_outcome(

@@ -21,7 +21,7 @@ import json
 import os
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -31,7 +31,13 @@ import jinja2
 
 from agentsmall import _audit
 from agentsmall._actions import ActionSpace, StepAction
-from agentsmall._runner import CallOutcome, _outcome, run_call, unknown_tool_outcome
+from agentsmall._runner import (
+    CallOutcome,
+    ConfirmCallback,
+    _outcome,
+    run_call,
+    unknown_tool_outcome,
+)
 from agentsmall._tool import Tool, as_tool
 from agentsmall.errors import ConfigError, ContextOverflowError, DecodingError, MemoryStoreError
 from agentsmall.memory import Fact, Memory, StepRecord, using_memory
@@ -142,6 +148,9 @@ class Agent:
     (0: none). `keep_recent_steps`: steps whose results are never elided when the prompt has
     to be fitted to the context window. `max_history_messages`: at most this many messages of
     the session's earlier runs are offered to the prompt (older ones stay in the database).
+    `confirm(tool_name, arguments) -> bool` is asked before a tool marked ``dangerous=True``
+    runs; without it such calls are refused (the model reads "refused: ..."), since a
+    script has nobody to ask. `agentsmall._runner.allow_all` allows them all.
     """
 
     def __init__(
@@ -160,6 +169,7 @@ class Agent:
         recall_facts: int = 0,
         keep_recent_steps: int = 2,
         max_history_messages: int = 200,
+        confirm: ConfirmCallback | None = None,
     ) -> None:
         if max_steps < 1:
             raise ConfigError(f"max_steps must be at least 1 (got {max_steps})")
@@ -194,6 +204,7 @@ class Agent:
         self.recall_facts = recall_facts
         self.keep_recent_steps = keep_recent_steps
         self.max_history_messages = max_history_messages
+        self.confirm = confirm
 
     # -- public API ----------------------------------------------------------------------------
 
@@ -313,6 +324,30 @@ class Agent:
         result = RunResult(output, run.steps, run.session_id, status, error, run.run_id, stats)
         emit(Event("run_finished", data=result.as_dict()))
         return result
+
+    def events(self, task: str, *, session_id: str | None = None) -> Iterator[Event]:
+        """Run the task on a background thread and yield its events as they happen.
+
+        The iterator form of ``run(task, on_event=...)``: the last event is "run_finished"
+        (its data is ``RunResult.as_dict()``). An error of the run is raised here. Leaving
+        the loop early (``break``) stops the run, which is then recorded as interrupted.
+        """
+        from agentsmall._background import BackgroundRun  # the loop needs no threads
+
+        background = BackgroundRun(self, task, session_id=session_id).start()
+        finished = False
+        try:
+            for item in background.items():
+                if item.kind == "event" and item.event is not None:
+                    yield item.event
+                elif item.kind == "error" and item.error is not None:
+                    finished = True
+                    raise item.error
+            finished = True
+        finally:
+            if not finished:
+                background.stop()
+                background.thread.join()
 
     # -- prompts -------------------------------------------------------------------------------
 
@@ -498,7 +533,10 @@ class Agent:
                 )
             else:
                 outcome = await run_call(
-                    tool_, arguments, max_observation_chars=self.max_observation_chars
+                    tool_,
+                    arguments,
+                    max_observation_chars=self.max_observation_chars,
+                    confirm=self.confirm,
                 )
             return self._record_call(ctx, index, outcome), outcome
 

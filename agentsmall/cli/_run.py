@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from typing import Any
 
 from rich.markup import escape
@@ -12,15 +13,32 @@ from rich.panel import Panel
 from agentsmall import _audit
 from agentsmall._agent_spec import load_agent_spec
 from agentsmall._loader import load_tools
+from agentsmall._runner import allow_all
 from agentsmall._tool import Tool
 from agentsmall.agent import Agent, Event
 from agentsmall.errors import ConfigError
 from agentsmall.models import load_model
 
+#: Threads llama.cpp uses for a model the CLI loads (default: up to 8, one per core).
+THREADS_ENV = "AGENTSMALL_THREADS"
+
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("run", help="run an agent on a task")
     p.add_argument("task", help="what the agent should do")
+    add_agent_options(p)
+    p.add_argument("--max-steps", type=int, help="step budget (default 6)")
+    p.add_argument(
+        "--allow-dangerous",
+        action="store_true",
+        help="let tools marked dangerous run without asking (by default they are refused)",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(handler=run_command)
+
+
+def add_agent_options(p: argparse.ArgumentParser) -> None:
+    """The options that say which agent to build (shared by `run` and `repl`)."""
     p.add_argument("--model", help="preset name or path to a .gguf file (default: smollm2-135m)")
     p.add_argument("--agent", help="a ready agent from agents/ (e.g. calculator)")
     p.add_argument(
@@ -36,9 +54,6 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="session id: continue that session (resuming its killed run of the same task), "
         "or start a new one under this id",
     )
-    p.add_argument("--max-steps", type=int, help="step budget (default 6)")
-    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    p.set_defaults(handler=run_command)
 
 
 def _format_arguments(arguments: dict[str, Any]) -> str:
@@ -76,10 +91,18 @@ def build_agent(args: argparse.Namespace) -> Agent:
     tools: list[Tool] = options.pop("tools", [])
     for module in args.tools:
         tools.extend(load_tools(module))
-    if args.max_steps is not None:
+    if getattr(args, "max_steps", None) is not None:
         options["max_steps"] = args.max_steps
+    if getattr(args, "allow_dangerous", False):
+        options["confirm"] = allow_all
+    model_options: dict[str, Any] = {}
+    threads = os.environ.get(THREADS_ENV, "").strip()
+    if threads:
+        if not threads.isdigit() or int(threads) < 1:
+            raise ConfigError(f"{THREADS_ENV} must be a positive integer (got {threads!r})")
+        model_options["threads"] = int(threads)
     with err.status(f"loading model {args.model or 'smollm2-135m'} …"):
-        model = load_model(args.model)
+        model = load_model(args.model, **model_options)
     return Agent(model, tools=tools, memory=args.db, **options)
 
 
