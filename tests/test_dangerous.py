@@ -192,17 +192,3 @@ def test_build_agent_wires_the_flag_to_allow_all(
         allow_all
     )
     assert cli_run.build_agent(argparse.Namespace(**base, allow_dangerous=False)).confirm is None
-
-
-def test_threads_env_reaches_the_model_and_is_checked(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    seen: list[dict[str, Any]] = []
-    monkeypatch.setattr(cli_run, "load_model", lambda *a, **k: seen.append(k) or ScriptedModel([]))
-    args = argparse.Namespace(model=None, agent=None, tools=[], db=str(tmp_path / "t.db"))
-    monkeypatch.setenv(cli_run.THREADS_ENV, "1")
-    cli_run.build_agent(args)
-    assert seen == [{"threads": 1}]
-    monkeypatch.setenv(cli_run.THREADS_ENV, "many")
-    with pytest.raises(Exception, match="AGENTSMALL_THREADS"):
-        cli_run.build_agent(args)

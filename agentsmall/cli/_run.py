@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from typing import Any
 
 from rich.markup import escape
@@ -18,9 +17,6 @@ from agentsmall._tool import Tool
 from agentsmall.agent import Agent, Event
 from agentsmall.errors import ConfigError
 from agentsmall.models import load_model
-
-#: Threads llama.cpp uses for a model the CLI loads (default: up to 8, one per core).
-THREADS_ENV = "AGENTSMALL_THREADS"
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -95,14 +91,8 @@ def build_agent(args: argparse.Namespace) -> Agent:
         options["max_steps"] = args.max_steps
     if getattr(args, "allow_dangerous", False):
         options["confirm"] = allow_all
-    model_options: dict[str, Any] = {}
-    threads = os.environ.get(THREADS_ENV, "").strip()
-    if threads:
-        if not threads.isdigit() or int(threads) < 1:
-            raise ConfigError(f"{THREADS_ENV} must be a positive integer (got {threads!r})")
-        model_options["threads"] = int(threads)
     with err.status(f"loading model {args.model or 'smollm2-135m'} …"):
-        model = load_model(args.model, **model_options)
+        model = load_model(args.model)
     return Agent(model, tools=tools, memory=args.db, **options)
 
 
