@@ -5,7 +5,26 @@ from __future__ import annotations
 import os
 
 from agentsmall.models._base import ChatMessage, Generation, JsonSchemaConstraint, Model
-from agentsmall.models._registry import DEFAULT_MODEL, PRESETS, resolve_model_path
+from agentsmall.models._formats import (
+    FORMATS,
+    NativePrompt,
+    ParsedStep,
+    StepConstraint,
+    ToolCallFormat,
+    ToolSpec,
+    get_format,
+    split_thinking,
+)
+from agentsmall.models._lazy import LazyModel
+from agentsmall.models._presets import Preset
+from agentsmall.models._pull import ModelDownloadError, models_dir, pull
+from agentsmall.models._registry import (
+    DEFAULT_MODEL,
+    PRESETS,
+    ModelNotPulledError,
+    get_preset,
+    resolve_model_path,
+)
 from agentsmall.models._scripted import ScriptedModel
 
 
@@ -21,12 +40,27 @@ def load_model(model: Model | str | os.PathLike[str] | None = None, **options: o
 
 __all__ = [
     "DEFAULT_MODEL",
+    "FORMATS",
     "PRESETS",
     "ChatMessage",
     "Generation",
     "JsonSchemaConstraint",
+    "LazyModel",
     "Model",
+    "ModelDownloadError",
+    "ModelNotPulledError",
+    "NativePrompt",
+    "ParsedStep",
+    "Preset",
     "ScriptedModel",
+    "StepConstraint",
+    "ToolCallFormat",
+    "ToolSpec",
+    "get_format",
+    "get_preset",
     "load_model",
+    "models_dir",
+    "pull",
     "resolve_model_path",
+    "split_thinking",
 ]
