@@ -10,6 +10,7 @@ and the argument, instead of failing later in the middle of a run.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import inspect
 import json
@@ -176,6 +177,19 @@ def as_tool(obj: Tool | Callable[..., Any]) -> Tool:
     if isinstance(obj, Tool):
         return obj
     return tool(obj)
+
+
+def _loop_tool(fn: Callable[..., Any], *, name: str, timeout: float | None = None) -> Tool:
+    """A tool under a name reserved for the agent loop itself (e.g. ``"escalate"``).
+
+    The reserved-name check exists so that a *user* tool can never shadow one of the loop's
+    actions; the loop's own actions go through here instead, which is why this is private and
+    accepts reserved names only. Everything else (schema, description) is built as for `@tool`.
+    """
+    if name not in RESERVED_TOOL_NAMES:
+        raise ToolDefinitionError(f"{name!r} is not a name reserved for the agent loop")
+    built = _build_tool(fn, name=f"_{name}", description=None, timeout=timeout, dangerous=False)
+    return dataclasses.replace(built, name=name)
 
 
 # --------------------------------------------------------------------------------------------
