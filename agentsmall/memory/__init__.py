@@ -19,6 +19,7 @@ window).
 """
 
 from agentsmall.memory._active import ActiveMemory, active_memory, using_memory
+from agentsmall.memory._escalations import EscalationRecord
 from agentsmall.memory._facts import (
     FACT_SCOPES,
     MAX_FACT_CHARS,
@@ -44,6 +45,7 @@ __all__ = [
     "RUN_STATUSES",
     "SCHEMA_VERSION",
     "ActiveMemory",
+    "EscalationRecord",
     "Fact",
     "FactScope",
     "FactTooLargeError",

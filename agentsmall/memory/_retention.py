@@ -1,9 +1,9 @@
 """Retention: how much history a memory file keeps, so it stays small for months.
 
-Pruning deletes whole sessions (their runs, messages, steps and session-scoped facts), never
-parts of one, so what remains is always a complete record. The policy is "keep the N sessions
-used last" and/or "keep sessions used within the last D days"; a session goes when either rule
-says so. Global and agent facts are not session history and are never pruned.
+Pruning deletes whole sessions (their runs, messages, steps, escalations and session-scoped
+facts), never parts of one, so what remains is always a complete record. The policy is "keep
+the N sessions used last" and/or "keep sessions used within the last D days"; a session goes
+when either rule says so. Global and agent facts are not session history and are never pruned.
 
 The settings can be stored in the file itself (``settings`` table) so every process that uses
 the file applies the same policy; without stored settings nothing is ever pruned automatically.
@@ -117,6 +117,8 @@ def delete_sessions(db: Database, session_ids: list[str], *, dry_run: bool) -> P
     for start in range(0, len(session_ids), 500):  # stay under SQLite's variable limit
         chunk = session_ids[start : start + 500]
         marks = ", ".join("?" for _ in chunk)
+        if not dry_run:  # not counted in the report: an escalation is part of its run
+            db.execute(f"DELETE FROM escalations WHERE session_id IN ({marks})", chunk)
         for table, where in [
             ("steps", f"session_id IN ({marks})"),
             ("messages", f"session_id IN ({marks})"),

@@ -19,7 +19,7 @@ from typing import Any, Final
 
 from sqlite_utils import Database
 
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 """The version this code writes; files of a higher version are refused, never touched."""
 
 
@@ -165,7 +165,66 @@ def _v2_resume_and_facts(db: Database) -> None:
     db.table("settings").create({"key": str, "value": str}, pk="key", not_null={"value"})
 
 
-MIGRATIONS: Final[tuple[Callable[[Database], None], ...]] = (_v1_base, _v2_resume_and_facts)
+def _v3_escalations(db: Database) -> None:
+    """``escalations``: every sub-step handed to the reasoning model, with what it cost.
+
+    One row per escalation: which run and step it belongs to, what triggered it (the planner,
+    the task, a sub-step), the problem, the reasoner's free thinking (kept here and never shown
+    to the planner), its constrained answer, the calculator check (expression, value, verified)
+    and the cost (both models, tokens in and out, seconds). A new table only: nothing that
+    versions 1 and 2 wrote is touched.
+    """
+    db.table("escalations").create(
+        {
+            "id": int,
+            "session_id": str,
+            "run_id": int,
+            "step": int,
+            "trigger": str,
+            "problem": str,
+            "thinking": str,
+            "raw_answer": str,
+            "stated_answer": str,
+            "answer": str,
+            "expression": str,
+            "calculated": str,
+            "verified": int,
+            "check_result": str,
+            "note": str,
+            "error": str,
+            "planner_model": str,
+            "model": str,
+            "prompt_tokens": int,
+            "output_tokens": int,
+            "started_at": float,
+            "seconds": float,
+        },
+        pk="id",
+        not_null={
+            "session_id",
+            "run_id",
+            "step",
+            "trigger",
+            "problem",
+            "verified",
+            "check_result",
+            "model",
+            "prompt_tokens",
+            "output_tokens",
+            "started_at",
+            "seconds",
+        },
+        foreign_keys=[("session_id", "sessions", "id"), ("run_id", "runs", "id")],
+    )
+    db.table("escalations").create_index(["session_id"])
+    db.table("escalations").create_index(["run_id"])
+
+
+MIGRATIONS: Final[tuple[Callable[[Database], None], ...]] = (
+    _v1_base,
+    _v2_resume_and_facts,
+    _v3_escalations,
+)
 """``MIGRATIONS[n]`` takes a file from version ``n`` to ``n + 1``."""
 
 assert len(MIGRATIONS) == SCHEMA_VERSION

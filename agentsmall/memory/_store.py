@@ -21,7 +21,8 @@ from sqlite_utils import Database
 from sqlite_utils.db import NotFoundError
 
 from agentsmall.errors import MemoryStoreError
-from agentsmall.memory import _facts, _retention
+from agentsmall.memory import _escalations, _facts, _retention
+from agentsmall.memory._escalations import EscalationRecord
 from agentsmall.memory._facts import Fact, FactScope
 from agentsmall.memory._retention import PruneReport, Retention
 from agentsmall.memory._schema import SCHEMA_VERSION as _SCHEMA_VERSION
@@ -449,6 +450,12 @@ class Memory:
             assert table.last_pk is not None
             return int(table.last_pk)
 
+    def add_escalation(self, record: EscalationRecord) -> int:
+        """Record one escalation to the reasoning model and return its id."""
+        with self._writing("record an escalation") as db:
+            self._check_run(db, record.session_id, record.run_id)
+            return _escalations.insert(db, record)
+
     def finish_run(self, run_id: int, *, status: str, output: str | None) -> None:
         """Record how a run ended; a run never finished (killed process) stays "running"."""
         if status not in RUN_STATUSES:
@@ -532,6 +539,11 @@ class Memory:
             row["arguments"] = _from_json(row["arguments"])
             row["result"] = _from_json(row["result"])
         return rows
+
+    def escalations(self, session_id: str, run_id: int | None = None) -> list[dict[str, Any]]:
+        """The escalations of a session (or of one of its runs) in order, thinking included."""
+        with self._reading("read escalations") as db:
+            return _escalations.rows(db, session_id, run_id)
 
     def messages(self, session_id: str) -> list[dict[str, Any]]:
         """The messages of a session in the order they were recorded."""
