@@ -15,6 +15,7 @@ from agentsmall.models._formats import (
     get_format,
     split_thinking,
 )
+from agentsmall.models._lazy import LazyModel
 from agentsmall.models._presets import Preset
 from agentsmall.models._pull import ModelDownloadError, models_dir, pull
 from agentsmall.models._registry import (
@@ -44,6 +45,7 @@ __all__ = [
     "ChatMessage",
     "Generation",
     "JsonSchemaConstraint",
+    "LazyModel",
     "Model",
     "ModelDownloadError",
     "ModelNotPulledError",
