@@ -31,6 +31,7 @@ import jinja2
 
 from agentsmall import _audit
 from agentsmall._actions import ActionSpace, StepAction
+from agentsmall._escalation import ESCALATE, Escalation, Escalator, Reasoner, problem_of
 from agentsmall._runner import (
     CallOutcome,
     ConfirmCallback,
@@ -80,6 +81,8 @@ class RunResult:
     error: str | None = None
     run_id: int | None = None
     stats: dict[str, Any] = field(default_factory=dict)
+    escalations: list[Escalation] = field(default_factory=list)
+    """Sub-steps handed to the reasoner, in order (see `agentsmall._escalation`)."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -89,7 +92,7 @@ class RunResult:
             "output": self.output,
             "error": self.error,
             "steps": [s.as_dict() for s in self.steps],
-            "escalations": [],
+            "escalations": [e.as_dict() for e in self.escalations],
             "stats": self.stats,
         }
 
@@ -99,7 +102,7 @@ class Event:
     """Something that happened during a run, for CLIs, REPLs and embedding apps to show.
 
     kinds: "run_started", "step_started", "text" (streamed output), "tool_call", "tool_result",
-    "step_error", "final_answer", "run_finished".
+    "step_error", "escalation" (data: `Escalation.as_dict()`), "final_answer", "run_finished".
     """
 
     kind: str
@@ -148,6 +151,9 @@ class Agent:
     (0: none). `keep_recent_steps`: steps whose results are never elided when the prompt has
     to be fitted to the context window. `max_history_messages`: at most this many messages of
     the session's earlier runs are offered to the prompt (older ones stay in the database).
+    `reasoner` (a `Model`, or a preset name or GGUF path loaded at its first use) and
+    `escalation` ("auto", "never", "always") hand math sub-steps to a reasoning model whose
+    answers the calculator checks; the policy and the checks are in `agentsmall._escalation`.
     `confirm(tool_name, arguments) -> bool` is asked before a tool marked ``dangerous=True``
     runs; without it such calls are refused (the model reads "refused: ..."), since a
     script has nobody to ask. `agentsmall._runner.allow_all` allows them all.
@@ -169,6 +175,8 @@ class Agent:
         recall_facts: int = 0,
         keep_recent_steps: int = 2,
         max_history_messages: int = 200,
+        reasoner: Model | Reasoner | str | os.PathLike[str] | None = None,
+        escalation: str = "auto",
         confirm: ConfirmCallback | None = None,
     ) -> None:
         if max_steps < 1:
@@ -178,12 +186,15 @@ class Agent:
                 "recall_facts, keep_recent_steps and max_history_messages must not be negative"
             )
         self.tools = [as_tool(t) for t in tools]
-        self.actions = ActionSpace.from_tools(self.tools, max_calls=max_calls_per_step)
+        self.escalator = Escalator.create(reasoner, escalation)  # None without a reasoner
+        # What the planner may call: the tools, plus `escalate` when the policy offers it.
+        self.offered_tools = self.tools + (self.escalator.tools if self.escalator else [])
+        self.actions = ActionSpace.from_tools(self.offered_tools, max_calls=max_calls_per_step)
         # With must_use_tool the first step is decoded without the final_answer branch: some
         # small models otherwise "answer" from memory instead of calling the tool they were given.
         self.first_actions = (
             ActionSpace.from_tools(
-                self.tools, max_calls=max_calls_per_step, allow_final_answer=False
+                self.offered_tools, max_calls=max_calls_per_step, allow_final_answer=False
             )
             if must_use_tool
             else self.actions
@@ -248,6 +259,8 @@ class Agent:
                     await self._finish_pending_step(run, emit)
                 if run.final is not None:
                     output, status = run.final, "completed"
+                if self.escalator and not run.resumed and self.escalator.escalates_task(task):
+                    await self._escalate_before_planning(run, task, emit)
                 for step in range(run.next_step, self.max_steps + 1):
                     if run.final is not None:
                         break
@@ -309,7 +322,8 @@ class Agent:
                     calls = [(i, c.tool, dict(c.arguments)) for i, c in enumerate(action.calls)]
                     outcomes = await self._call_tools(record, calls, emit)
                     run.steps.extend(step for step, _ in outcomes)
-                    observations = self._observations([outcome for _, outcome in outcomes])
+                    extra = await self._escalate_substeps(run, step, action.calls, emit)
+                    observations = self._observations([o for _, o in outcomes] + extra)
                     self._add_turn(run, "user", observations, "observation", step)
             except ContextOverflowError as exc:
                 status, error = "error", f"the context window is full: {exc}"
@@ -321,7 +335,11 @@ class Agent:
                 )
                 raise
         self.memory.finish_run(run.run_id, status=status, output=output)
-        result = RunResult(output, run.steps, run.session_id, status, error, run.run_id, stats)
+        rows = self.memory.escalations(run.session_id, run.run_id) if self.escalator else []
+        escalations = [Escalation.from_row(row) for row in rows]
+        result = RunResult(
+            output, run.steps, run.session_id, status, error, run.run_id, stats, escalations
+        )
         emit(Event("run_finished", data=result.as_dict()))
         return result
 
@@ -355,7 +373,7 @@ class Agent:
         """The planner's system prompt: instructions, tool docs, and remembered facts if any."""
         template = _prompts().get_template("planner_system.jinja")
         return template.render(
-            instructions=self.instructions, tools=self.tools, facts=list(facts)
+            instructions=self.instructions, tools=self.offered_tools, facts=list(facts)
         ).strip()
 
     def _observations(self, outcomes: list[CallOutcome]) -> str:
@@ -524,7 +542,9 @@ class Agent:
 
         async def call(index: int, tool_name: str, arguments: dict[str, Any]) -> Any:
             tool_ = by_name.get(tool_name)
-            if tool_ is None:
+            if tool_name == ESCALATE and self.escalator is not None:
+                outcome = await self._escalate_call(ctx, arguments, emit)
+            elif tool_ is None:
                 outcome = unknown_tool_outcome(
                     tool_name,
                     arguments,
@@ -552,6 +572,65 @@ class Agent:
                 )
             )
         return list(results)
+
+    # -- escalation (policy, reasoner and checks live in agentsmall._escalation) -----------------
+
+    def unload_reasoner(self) -> None:
+        """Free the reasoner's memory if the agent loaded it (by name or path, or a `LazyModel`);
+        it is loaded again at the next escalation. A `Model` passed in is left to its owner."""
+        if self.escalator is not None:
+            self.escalator.close()
+
+    async def _escalate(
+        self,
+        session_id: str,
+        run_id: int,
+        step: int,
+        problem: str,
+        trigger: Literal["planner", "task", "substep"],
+        emit: EventCallback,
+    ) -> CallOutcome:
+        """Hand `problem` to the reasoner (recorded); the outcome is what the planner reads."""
+        assert self.escalator is not None
+        escalation = await self.escalator.escalate(
+            problem,
+            trigger=trigger,
+            memory=self.memory,
+            session_id=session_id,
+            run_id=run_id,
+            step=step,
+            planner_model=self.model.name,
+        )
+        emit(Event("escalation", step, escalation.as_dict()))
+        return self.escalator.outcome(escalation, max_observation_chars=self.max_observation_chars)
+
+    async def _escalate_call(
+        self, ctx: _StepContext, arguments: dict[str, Any], emit: EventCallback
+    ) -> CallOutcome:
+        """The planner called `escalate` (arguments read back on resume are checked again)."""
+        problem = problem_of(arguments)
+        if problem is None:
+            error = "escalate needs a non-empty problem"
+            return _outcome(ESCALATE, arguments, None, error, 0.0, self.max_observation_chars)
+        return await self._escalate(ctx.session_id, ctx.run_id, ctx.step, problem, "planner", emit)
+
+    async def _escalate_before_planning(self, run: _Run, task: str, emit: EventCallback) -> None:
+        """The policy escalates the task: the answer is an observation before step 1 (step 0)."""
+        outcome = await self._escalate(run.session_id, run.run_id, 0, task, "task", emit)
+        note = "The task was handed to the reasoning model first.\n"
+        self._add_turn(run, "user", note + self._observations([outcome]), "observation", 0)
+
+    async def _escalate_substeps(
+        self, run: _Run, step: int, calls: Sequence[Any], emit: EventCallback
+    ) -> list[CallOutcome]:
+        """Escalate the step's tool-call arguments that read as math (the `auto` policy)."""
+        if self.escalator is None:
+            return []
+        done = [row["problem"] for row in self.memory.escalations(run.session_id, run.run_id)]
+        return [
+            await self._escalate(run.session_id, run.run_id, step, problem, "substep", emit)
+            for problem in self.escalator.substep_problems(calls, done)
+        ]
 
     # -- memory --------------------------------------------------------------------------------
 

@@ -25,6 +25,16 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     add_agent_options(p)
     p.add_argument("--max-steps", type=int, help="step budget (default 6)")
     p.add_argument(
+        "--reasoner",
+        metavar="NAME|PATH",
+        help="reasoning model for math sub-steps (preset or .gguf; loaded at first use)",
+    )
+    p.add_argument(
+        "--escalation",
+        choices=("auto", "never", "always"),
+        help="when to escalate to the reasoner (default auto; needs --reasoner)",
+    )
+    p.add_argument(
         "--allow-dangerous",
         action="store_true",
         help="let tools marked dangerous run without asking (by default they are refused)",
@@ -75,6 +85,16 @@ def _show(event: Event) -> None:
             err.print(f"         ← {escape(shown[:300])}")
     elif event.kind == "step_error":
         err.print(f"[cyan]step {event.step}[/] [red]✗ {escape(event.data['error'])}[/]")
+    elif event.kind == "escalation":
+        data = event.data
+        mark = "[green]✓ verified[/]" if data["verified"] else "[yellow]unverified[/]"
+        err.print(
+            f"[cyan]step {event.step}[/] ⇢ escalated to {escape(data['model'])}: "
+            f"{escape(str(data['answer']))} {mark} [dim]({data['output_tokens']} tokens, "
+            f"{data['seconds']:.1f} s)[/]"
+        )
+        if data["note"]:
+            err.print(f"         [dim]{escape(data['note'])}[/]")
     elif event.kind == "final_answer":
         err.print(f"[cyan]step {event.step}[/] → final_answer")
 
@@ -93,6 +113,11 @@ def build_agent(args: argparse.Namespace) -> Agent:
         options["confirm"] = allow_all
     with err.status(f"loading model {args.model or 'smollm2-135m'} …"):
         model = load_model(args.model)
+    reasoner, escalation = getattr(args, "reasoner", None), getattr(args, "escalation", None)
+    if reasoner is not None:
+        options["reasoner"] = reasoner
+    if escalation is not None:
+        options["escalation"] = escalation
     return Agent(model, tools=tools, memory=args.db, **options)
 
 
@@ -123,6 +148,13 @@ def run_command(args: argparse.Namespace) -> int:
         f"constrained outputs validated: {tally.valid}/{tally.total} · "
         f"memory: {agent.memory.path}[/]"
     )
+    if result.escalations:
+        verified = sum(e.verified for e in result.escalations)
+        err.print(
+            f"[dim]escalations: {len(result.escalations)} ({verified} verified), "
+            f"{sum(e.output_tokens for e in result.escalations)} reasoner tokens in "
+            f"{sum(e.seconds for e in result.escalations):.1f} s[/]"
+        )
     if result.output is not None:
         print(result.output)
     return 0 if result.status == "completed" else 1
