@@ -153,3 +153,23 @@ def test_leaving_agent_events_early_stops_the_run(tmp_path: Path) -> None:
         if event.kind == "text":
             break
     assert [r["status"] for r in agent.memory.runs("s")] == ["interrupted"]
+
+
+def test_events_example_runs_as_documented() -> None:
+    """examples/events.py on the real embedded model (one thread: the machine is shared)."""
+    import os
+    import subprocess
+    import sys
+
+    example = Path(__file__).resolve().parent.parent / "examples" / "events.py"
+    done = subprocess.run(
+        [sys.executable, str(example)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "AGENTSMALL_THREADS": "1"},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "tool_call: {'tool': 'multiply', 'arguments': {'a': 12, 'b': 7}}" in done.stdout
+    assert "status: completed | output: 84" in done.stdout

@@ -13,20 +13,14 @@ __all__ = ["COMMANDS", "Command", "CommandError", "help_text", "is_command", "pa
 
 #: name -> (usage, what it does); the order is the order of the help.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "help": ("/help", "show this help"),
-    "tools": ("/tools", "the tools the agent may call (dangerous ones ask first)"),
-    "model": ("/model [NAME|PATH]", "show the model, or load another one"),
-    "session": (
-        "/session [new [ID] | switch ID | list]",
-        "show the session, start a new one, continue another, list them",
-    ),
-    "memory": (
-        "/memory [recall QUERY | remember FACT | forget ID]",
-        "list, search, add or delete long-term facts",
-    ),
-    "history": ("/history", "the runs of this session: tasks, tool calls, answers"),
-    "reset": ("/reset", "start over in a new session (the old one stays in memory)"),
-    "exit": ("/exit", "leave (Ctrl-D too); everything is already saved"),
+    "help": ("/help", "this help"),
+    "tools": ("/tools", "the tools (dangerous ones ask first)"),
+    "model": ("/model [NAME|PATH]", "show the model, or load another"),
+    "session": ("/session [new [ID]|switch ID|list]", "this session, a new one, another"),
+    "memory": ("/memory [recall Q|remember FACT|forget ID]", "long-term facts"),
+    "history": ("/history", "this session's tasks, tool calls, answers"),
+    "reset": ("/reset", "start a new session (the old one is kept)"),
+    "exit": ("/exit", "leave (Ctrl-D too); everything is saved"),
 }
 
 _ALIASES = {"quit": "exit", "q": "exit", "?": "help", "h": "help"}
@@ -103,5 +97,5 @@ def help_text() -> str:
     """The help, one line per command."""
     width = max(len(usage) for usage, _ in COMMANDS.values())
     lines = [f"  {usage:<{width}}  {what}" for usage, what in COMMANDS.values()]
-    lines.append("  anything else is a task for the agent; Ctrl-C stops a run, Ctrl-D leaves")
+    lines.append("  anything else is a task; Ctrl-C stops a run, Ctrl-D leaves")
     return "\n".join(lines)
