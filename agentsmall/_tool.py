@@ -18,8 +18,9 @@ import re
 import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, overload
+from typing import Any, ClassVar, overload
 
+import jsonschema
 import pydantic
 from docstring_parser import ParseError
 from docstring_parser.google import DEFAULT_SECTIONS, GoogleParser
@@ -88,10 +89,83 @@ class Tool:
             pydantic.ValidationError: missing, unknown or ill-typed arguments.
         """
         instance = self.arguments_model.model_validate(dict(arguments))
-        return {
+        values = {
             (info.alias or field): getattr(instance, field)
             for field, info in type(instance).model_fields.items()
         }
+        # Tools built by `Tool.from_schema` keep their (already checked) arguments as extras.
+        values.update(instance.model_extra or {})
+        return values
+
+    @classmethod
+    def from_schema(
+        cls,
+        name: str,
+        description: str,
+        parameters: Mapping[str, Any],
+        *,
+        function: Callable[..., Any] | None = None,
+        timeout: float | None = 30.0,
+        dangerous: bool = False,
+    ) -> Tool:
+        """A tool defined by a JSON schema of its arguments instead of a typed function.
+
+        For tools described elsewhere (an OpenAI-style tool list, a benchmark, a remote API):
+        the schema is what the model sees and what the decoder compiles, and arguments are
+        validated against it with jsonschema. Like `@tool` tools, unknown arguments are refused
+        unless the schema sets ``additionalProperties`` itself, and ``$ref``s are inlined.
+        Without `function` the tool can be offered and validated but not run: calling it raises
+        `NotImplementedError`, which the runner turns into an observation.
+
+        Raises:
+            ToolDefinitionError: a bad name, a schema that is not an object schema, or an
+                invalid JSON schema.
+        """
+        label = f"schema tool {name!r}"
+        tool_name = _check_name(name, label)
+        if not isinstance(parameters, Mapping) or parameters.get("type", "object") != "object":
+            raise ToolDefinitionError(
+                f"{label}: parameters must be a JSON schema of type 'object', "
+                f"got {parameters!r:.80}"
+            )
+        defs: dict[str, Any] = dict(parameters.get("$defs", {}))
+        try:
+            cleaned = _clean_schema({k: v for k, v in parameters.items() if k != "$defs"}, defs, ())
+        except _RecursiveSchemaError as exc:
+            raise ToolDefinitionError(
+                f"{label}: the schema refers to itself ({exc.args[0]}); it cannot be written out "
+                f"as a flat schema"
+            ) from exc
+        schema: dict[str, Any] = {
+            "type": "object",
+            "properties": {},
+            "required": [],
+            "additionalProperties": False,
+            **cleaned,
+        }
+        try:
+            validator_class = jsonschema.validators.validator_for(schema)
+            validator_class.check_schema(schema)
+        except jsonschema.SchemaError as exc:
+            raise ToolDefinitionError(f"{label}: invalid JSON schema: {exc.message}") from exc
+        model_name = "".join(p.capitalize() for p in re.split(r"[^A-Za-z0-9]+", tool_name) if p)
+        arguments_model = type(
+            f"{model_name or 'Tool'}SchemaArguments",
+            (_SchemaArguments,),
+            {"json_schema_validator": validator_class(schema), "__module__": __name__},
+        )
+        if function is None:
+            function = _unimplemented(tool_name)
+        return cls(
+            name=tool_name,
+            description=description.strip(),
+            function=function,
+            arguments_model=arguments_model,
+            parameters=schema,
+            timeout=None if timeout is None else float(timeout),
+            dangerous=bool(dangerous),
+            is_async=_is_async_callable(function),
+        )
 
     def signature(self) -> str:
         """A compact one-line rendering for prompts, e.g. ``add(a: number, b: number) -> float``.
@@ -112,6 +186,37 @@ class Tool:
 
     def __repr__(self) -> str:
         return f"<Tool {self.signature()}>"
+
+
+class _SchemaArguments(pydantic.BaseModel):
+    """Arguments of a `Tool.from_schema` tool: checked against its JSON schema, kept as given.
+
+    The values stay plain JSON (no pydantic conversion), so what was validated is exactly what
+    the function receives.
+    """
+
+    model_config = pydantic.ConfigDict(extra="allow")
+    json_schema_validator: ClassVar[Any] = None
+
+    @pydantic.model_validator(mode="before")
+    @classmethod
+    def _check_against_schema(cls, data: Any) -> Any:
+        validator = cls.json_schema_validator
+        if validator is not None:
+            errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
+            if errors:
+                where = "/".join(str(p) for p in errors[0].absolute_path)
+                raise ValueError(f"{where + ': ' if where else ''}{errors[0].message}")
+        return data
+
+
+def _unimplemented(name: str) -> Callable[..., Any]:
+    def unimplemented(**_: Any) -> Any:
+        raise NotImplementedError(
+            f"tool {name!r} is defined by a schema only and has no implementation to run"
+        )
+
+    return unimplemented
 
 
 @overload
