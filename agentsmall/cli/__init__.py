@@ -16,13 +16,13 @@ err = Console(stderr=True, highlight=False)
 
 def _parser() -> argparse.ArgumentParser:
     # Each command lives in its own module with an `add_parser(commands)` function.
-    from agentsmall.cli import _bench, _models, _repl, _run, _sessions
+    from agentsmall.cli import _bench, _eval, _models, _repl, _run, _sessions
 
     parser = argparse.ArgumentParser(
         prog="agentsmall", description="Tool-using agents on small local models."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (_run, _repl, _bench, _models, _sessions):
+    for module in (_run, _repl, _bench, _models, _eval, _sessions):
         module.add_parser(commands)
     return parser
 

@@ -1,0 +1,173 @@
+"""`agentsmall eval bfcl|gsm8k`: accuracy measured for real, item by item.
+
+Progress goes to stderr; the report goes to stdout (a table, or one JSON object with --json);
+`--out FILE.jsonl` keeps every item's output and verdict for inspection.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from agentsmall.errors import ConfigError
+from agentsmall.evals import CATEGORIES, MODES, load_bfcl, load_gsm8k, run_bfcl, run_gsm8k
+from agentsmall.evals._bfcl import DEFAULT_MAX_TOKENS
+from agentsmall.evals._gsm8k import GSM8K_MODES, check_gsm8k_mode
+from agentsmall.models import load_model
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    evaluate = commands.add_parser("eval", help="measure accuracy on BFCL or GSM8K")
+    kinds = evaluate.add_subparsers(dest="kind", required=True, metavar="BENCHMARK")
+
+    bfcl = kinds.add_parser("bfcl", help="tool calling: Berkeley Function Calling Leaderboard")
+    bfcl.add_argument("--data", required=True, help="folder of the BFCL v4 files")
+    bfcl.add_argument("--category", required=True, choices=CATEGORIES)
+    bfcl.add_argument(
+        "--mode",
+        action="append",
+        choices=MODES,
+        help="agentsmall (default), raw or gbnf; repeat to compare modes in one run",
+    )
+    bfcl.add_argument(
+        "--max-tokens", type=int, default=DEFAULT_MAX_TOKENS, help="tokens per step (256)"
+    )
+    _common(bfcl)
+    bfcl.set_defaults(handler=eval_bfcl)
+
+    gsm8k = kinds.add_parser("gsm8k", help="arithmetic word problems with the calculator agent")
+    gsm8k.add_argument("--data", required=True, help="the GSM8K test.jsonl file")
+    gsm8k.add_argument("--mode", default="planner", choices=GSM8K_MODES)
+    _common(gsm8k)
+    gsm8k.set_defaults(handler=eval_gsm8k)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--limit", type=int, help="only the first N items")
+    parser.add_argument("--model", help="preset name or .gguf path (default: smollm2-135m)")
+    parser.add_argument("--threads", type=int, help="llama.cpp threads (default: the model's)")
+    parser.add_argument("--out", help="write one JSON line per item (and mode) to this file")
+    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+
+@contextmanager
+def _progress() -> Iterator[Progress]:
+    from agentsmall.cli import err
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[status]}"),
+    )
+    with Progress(*columns, console=err, transient=True) as progress:
+        yield progress
+
+
+def _load(args: argparse.Namespace) -> Any:
+    from agentsmall.cli import err
+
+    if args.threads is not None and args.threads < 1:
+        raise ConfigError(f"--threads must be at least 1 (got {args.threads})")
+    options = {} if args.threads is None else {"threads": args.threads}
+    with err.status(f"loading model {args.model or 'smollm2-135m'} …"):
+        return load_model(args.model, **options)
+
+
+@contextmanager
+def _item_log(path: str | None) -> Iterator[Callable[[dict[str, Any]], None]]:
+    """A writer of per-item JSON lines, flushed one by one so a long run can be watched
+    (and a killed one inspected); a no-op without --out."""
+    if not path:
+        yield lambda row: None
+        return
+    try:
+        f = Path(path).open("w", encoding="utf-8")  # noqa: SIM115 - open for the whole run
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc}") from exc
+    with f:
+
+        def write(row: dict[str, Any]) -> None:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            f.flush()
+
+        yield write
+
+
+def _print_table(title: str, rows: dict[str, dict[str, Any]], keys: list[str]) -> None:
+    table = Table(title=title)
+    table.add_column("mode")
+    for key in keys:
+        table.add_column(key, justify="right")
+    for mode, report in rows.items():
+        cells = []
+        for key in keys:
+            value = report.get(key)
+            if key in ("accuracy", "valid_rate", "bfcl_rule_accuracy"):
+                cells.append(f"{value:.1%}")
+            elif isinstance(value, float):
+                cells.append(f"{value:.2f}")
+            else:
+                cells.append(str(value))
+        table.add_row(mode, *cells)
+    Console().print(table)
+
+
+def eval_bfcl(args: argparse.Namespace) -> int:
+    modes: list[str] = list(dict.fromkeys(args.mode or ["agentsmall"]))
+    if args.max_tokens < 1:
+        raise ConfigError(f"--max-tokens must be at least 1 (got {args.max_tokens})")
+    items = load_bfcl(args.data, args.category, limit=args.limit)
+    model = _load(args)
+    scores = {mode: [0, 0] for mode in modes}
+    with _item_log(args.out) as log, _progress() as progress:
+        task = progress.add_task(f"bfcl {args.category}", total=len(items) * len(modes), status="")
+
+        def advance(result: Any) -> None:
+            log(result.as_dict())
+            score = scores[result.mode]
+            score[0] += result.correct
+            score[1] += 1
+            status = "  ".join(f"{m} {c}/{t}" for m, (c, t) in scores.items() if t)
+            progress.update(task, advance=1, status=status)
+
+        run = run_bfcl(model, items, modes=modes, max_tokens=args.max_tokens, on_result=advance)
+    if args.json:
+        print(json.dumps(run.report, ensure_ascii=False))
+        return 0
+    keys = ["n", "accuracy", "valid_rate", "mean_seconds", "mean_cpu_seconds", "cut_off", "no_call"]
+    if "bfcl_rule_accuracy" in run.report:
+        keys.append("bfcl_rule_accuracy")
+    _print_table(f"BFCL {args.category} · {model.name}", run.report["modes"], keys)
+    return 0
+
+
+def eval_gsm8k(args: argparse.Namespace) -> int:
+    check_gsm8k_mode(args.mode)  # before loading anything
+    items = load_gsm8k(args.data, limit=args.limit)
+    model = _load(args)
+    with _item_log(args.out) as log, _progress() as progress:
+        task = progress.add_task("gsm8k", total=len(items), status="")
+        correct = [0]
+
+        def advance(result: Any) -> None:
+            log(result.as_dict())
+            correct[0] += result.correct
+            progress.update(task, advance=1, status=f"{correct[0]} right")
+
+        run = run_gsm8k(model, items, mode=args.mode, on_result=advance)
+    if args.json:
+        print(json.dumps(run.report, ensure_ascii=False))
+        return 0
+    keys = ["n", "accuracy", "valid_rate", "mean_seconds", "completed", "planner_steps"]
+    _print_table(f"GSM8K · {model.name}", {args.mode: run.report}, keys)
+    return 0

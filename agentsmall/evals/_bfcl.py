@@ -1,0 +1,212 @@
+"""The BFCL harness: each item's first planner step, in each mode, judged by BFCL's rules.
+
+The model sees what the agent would show it: our planner system prompt (rendered by
+`Agent.system_prompt`) with the item's functions as tools, then the item's messages. (An item's
+own system message is added to the agent's instructions, so there is one system prompt.) The
+step is decoded in each mode and validated by the agent's own `ActionSpace`; a `final_answer`
+step means "no call". The validated calls (repeats dropped, as the agent would run them) go to
+the checker under their BFCL names.
+
+Accuracy counts only valid outputs: a cut-off or unparsable output is wrong in every category,
+including irrelevance, where it never counts as an abstention. For comparison with BFCL's own
+(more lenient) relevance rule, irrelevance reports also carry ``bfcl_rule_accuracy``.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agentsmall.agent import DEFAULT_INSTRUCTIONS, Agent
+from agentsmall.errors import ConfigError
+from agentsmall.evals._checker import check_calls, check_irrelevance
+from agentsmall.evals._data import BfclItem, is_irrelevance
+from agentsmall.evals._modes import MODES, Attempt, lists_a_call, run_step
+from agentsmall.evals._schema import tools_for
+from agentsmall.memory import Memory
+from agentsmall.models import ChatMessage, Model
+
+DEFAULT_MAX_TOKENS = 256
+"""Tokens per step, the agent's own default (`Agent.max_tokens_per_step`)."""
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    """One item in one mode; `as_dict` is its line in the per-item JSONL file."""
+
+    item: BfclItem
+    mode: str
+    attempt: Attempt
+    calls: list[dict[str, Any]] | None
+    """The answer in BFCL's format ``[{name: params}]``; ``[]`` for a final answer."""
+    correct: bool
+    error_type: str
+    errors: tuple[str, ...]
+    bfcl_rule_correct: bool | None = None
+    """Irrelevance only: the verdict under BFCL's rule (anything that is not a call counts)."""
+
+    def as_dict(self) -> dict[str, Any]:
+        a = self.attempt
+        return {
+            "id": self.item.id,
+            "category": self.item.category,
+            "mode": self.mode,
+            "correct": self.correct,
+            "valid": a.valid,
+            "finish_reason": a.finish_reason,
+            "error_type": self.error_type or None,
+            "errors": list(self.errors),
+            "problem": a.problem,
+            "calls": self.calls,
+            "final_answer": a.action.final_answer if a.action else None,
+            "duplicates_dropped": a.action.duplicates_dropped if a.action else 0,
+            "output": a.text,
+            "seconds": round(a.seconds, 4),
+            "cpu_seconds": round(a.cpu_seconds, 4),
+            "output_tokens": a.output_tokens,
+            "prompt_tokens": a.prompt_tokens,
+            "ground_truth": self.item.ground_truth,
+            **(
+                {}
+                if self.bfcl_rule_correct is None
+                else {"bfcl_rule_correct": self.bfcl_rule_correct}
+            ),
+        }
+
+
+@dataclass(frozen=True)
+class BfclRun:
+    report: dict[str, Any]
+    """JSON-able: the first mode's figures at the top level (the DESIGN contract keys
+    category, n, accuracy, valid_rate, mean_seconds), and every mode's under "modes"."""
+    results: list[ItemResult]
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    item: BfclItem
+    agent: Agent
+    messages: list[ChatMessage]
+    bfcl_names: dict[str, str]
+
+
+def _prepare(model: Model, item: BfclItem, memory: Memory, max_tokens: int) -> _Prepared:
+    bfcl = tools_for(item.functions)
+    system_parts = [m["content"] for m in item.messages if m["role"] == "system"]
+    instructions = "\n\n".join([DEFAULT_INSTRUCTIONS, *system_parts])
+    agent = Agent(
+        model,
+        tools=bfcl.tools,
+        memory=memory,
+        instructions=instructions,
+        max_tokens_per_step=max_tokens,
+    )
+    messages: list[ChatMessage] = [{"role": "system", "content": agent.system_prompt()}]
+    messages += [
+        {"role": m["role"], "content": m["content"]} for m in item.messages if m["role"] != "system"
+    ]
+    return _Prepared(item, agent, messages, bfcl.bfcl_names)
+
+
+def judge(item: BfclItem, mode: str, attempt: Attempt, bfcl_names: dict[str, str]) -> ItemResult:
+    """Check one attempt against the item by BFCL's rules (see the module docstring)."""
+    action = attempt.action
+    calls = (
+        None
+        if action is None
+        else [{bfcl_names.get(c.tool, c.tool): dict(c.arguments)} for c in action.calls]
+    )
+    if is_irrelevance(item.category):
+        verdict = check_irrelevance(valid=action is not None, calls=calls)
+        lenient = not (calls if action is not None else lists_a_call(attempt.first_json))
+        return ItemResult(
+            item, mode, attempt, calls, verdict.valid, verdict.error_type, verdict.errors, lenient
+        )
+    if action is None:
+        kind = "cut_off" if attempt.finish_reason == "length" else "invalid_output"
+        return ItemResult(item, mode, attempt, None, False, kind, (attempt.problem or "",))
+    assert item.ground_truth is not None
+    verdict = check_calls(item.category, item.functions, calls, item.ground_truth)
+    return ItemResult(item, mode, attempt, calls, verdict.valid, verdict.error_type, verdict.errors)
+
+
+def summarize(category: str, mode: str, results: Sequence[ItemResult]) -> dict[str, Any]:
+    """The report of one mode: the DESIGN contract keys first, then the detail."""
+    n = len(results)
+    report: dict[str, Any] = {
+        "category": category,
+        "mode": mode,
+        "n": n,
+        "accuracy": sum(r.correct for r in results) / n if n else 0.0,
+        "valid_rate": sum(r.attempt.valid for r in results) / n if n else 0.0,
+        "mean_seconds": sum(r.attempt.seconds for r in results) / n if n else 0.0,
+        "mean_cpu_seconds": sum(r.attempt.cpu_seconds for r in results) / n if n else 0.0,
+        "correct": sum(r.correct for r in results),
+        "valid": sum(r.attempt.valid for r in results),
+        "cut_off": sum(
+            r.attempt.finish_reason == "length" and not r.attempt.valid for r in results
+        ),
+        "no_call": sum(r.calls == [] for r in results),
+        "mean_output_tokens": sum(r.attempt.output_tokens for r in results) / n if n else 0.0,
+    }
+    if is_irrelevance(category):
+        report["bfcl_rule_accuracy"] = (
+            sum(bool(r.bfcl_rule_correct) for r in results) / n if n else 0.0
+        )
+    return report
+
+
+def run_bfcl(
+    model: Model,
+    items: Sequence[BfclItem],
+    *,
+    modes: Sequence[str] = ("agentsmall",),
+    max_tokens: int = DEFAULT_MAX_TOKENS,
+    on_result: Callable[[ItemResult], None] | None = None,
+) -> BfclRun:
+    """Evaluate `items` (one category) in each mode on one model.
+
+    Modes run one after the other over all items (not interleaved per item), so that no mode
+    finds the item's prompt already in the KV cache from the mode before it.
+    """
+    if not items:
+        raise ConfigError("no items to evaluate")
+    categories = {i.category for i in items}
+    if len(categories) != 1:
+        raise ConfigError(f"items from several categories: {sorted(categories)}")
+    unknown = [m for m in modes if m not in MODES]
+    if unknown or not modes:
+        raise ConfigError(f"unknown mode(s) {unknown}; modes: {', '.join(MODES)}")
+    modes = list(dict.fromkeys(modes))
+    if "gbnf" in modes and getattr(model, "_llm", None) is None:
+        raise ConfigError(f"mode gbnf needs a llama.cpp model; {model.name} is not one")
+    category = items[0].category
+    by_mode: dict[str, list[ItemResult]] = {}
+    with tempfile.TemporaryDirectory(prefix="agentsmall-eval-") as tmp:
+        memory = Memory(Path(tmp) / "eval.db")
+        try:
+            prepared = [_prepare(model, item, memory, max_tokens) for item in items]
+            for mode in modes:
+                results = by_mode.setdefault(mode, [])
+                for p in prepared:
+                    attempt = run_step(
+                        model,
+                        mode,
+                        p.messages,
+                        p.agent.actions,
+                        constraint=p.agent.constraint,
+                        max_tokens=max_tokens,
+                    )
+                    result = judge(p.item, mode, attempt, p.bfcl_names)
+                    results.append(result)
+                    if on_result is not None:
+                        on_result(result)
+        finally:
+            memory.close()
+    reports = {mode: summarize(category, mode, results) for mode, results in by_mode.items()}
+    report = {**reports[modes[0]], "model": model.name, "max_tokens": max_tokens}
+    report["modes"] = reports
+    return BfclRun(report, [r for mode in modes for r in by_mode[mode]])

@@ -1,0 +1,134 @@
+"""The GSM8K harness: the real agent with the calculator tools, judged on its final number.
+
+Scoring is GSM8K's usual one: the number after ``####`` in the reference (commas removed)
+against the last number in the agent's final answer (commas removed), compared as decimals so
+that "18.0" equals "18". A run without a final answer is wrong.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from agentsmall import _audit
+from agentsmall._agent_spec import load_agent_spec
+from agentsmall.agent import Agent, RunResult
+from agentsmall.errors import ConfigError
+from agentsmall.evals._data import Gsm8kItem
+from agentsmall.models import Model
+
+GSM8K_MODES = ("planner", "escalate")
+
+_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
+
+
+def last_number(text: str | None) -> str | None:
+    """The last number written in `text`, commas removed ("$1,234.50." → "1234.50")."""
+    if not text:
+        return None
+    found = _NUMBER.findall(text)
+    return found[-1].replace(",", "") if found else None
+
+
+def same_number(a: str | None, b: str | None) -> bool:
+    if a is None or b is None:
+        return False
+    try:
+        return Decimal(a) == Decimal(b)
+    except InvalidOperation:
+        return False
+
+
+def check_gsm8k_mode(mode: str) -> None:
+    """Refuse modes that cannot run, with a message that says what to use instead."""
+    if mode not in GSM8K_MODES:
+        raise ConfigError(f"unknown gsm8k mode {mode!r}; modes: {', '.join(GSM8K_MODES)}")
+
+
+@dataclass(frozen=True)
+class Gsm8kResult:
+    item: Gsm8kItem
+    run: RunResult
+    predicted: str | None
+    correct: bool
+    seconds: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.item.index,
+            "question": self.item.question,
+            "expected": self.item.expected,
+            "predicted": self.predicted,
+            "correct": self.correct,
+            "status": self.run.status,
+            "output": self.run.output,
+            "steps": [s.as_dict() for s in self.run.steps],
+            "planner_steps": self.run.stats.get("planner_steps", 0),
+            "seconds": round(self.seconds, 4),
+        }
+
+
+@dataclass(frozen=True)
+class Gsm8kRun:
+    report: dict[str, Any]
+    results: list[Gsm8kResult]
+
+
+def run_gsm8k(
+    model: Model,
+    items: Sequence[Gsm8kItem],
+    *,
+    mode: str = "planner",
+    on_result: Callable[[Gsm8kResult], None] | None = None,
+    reasoner: Model | None = None,
+) -> Gsm8kRun:
+    """Run the calculator agent (the ready `calculator` agent: its instructions, tools and
+    first-step-must-call-a-tool rule) on each question and score its final answer."""
+    check_gsm8k_mode(mode)
+    if not items:
+        raise ConfigError("no items to evaluate")
+    spec = load_agent_spec("calculator")
+    before = _audit.tally()
+    results: list[Gsm8kResult] = []
+    with tempfile.TemporaryDirectory(prefix="agentsmall-gsm8k-") as tmp:
+        # escalate: every question goes to the reasoner first (policy "always"; the planner
+        # model stands in as its own reasoner unless one is given), then the planner goes on.
+        escalation = {"reasoner": reasoner or model, "escalation": "always"}
+        options = {**spec.agent_kwargs(), **(escalation if mode == "escalate" else {})}
+        agent = Agent(model, memory=Path(tmp) / "gsm8k.db", **options)
+        try:
+            for item in items:
+                started = time.perf_counter()
+                run = agent.run(item.question)
+                seconds = time.perf_counter() - started
+                predicted = last_number(run.output) if run.status == "completed" else None
+                result = Gsm8kResult(
+                    item, run, predicted, same_number(predicted, item.expected), seconds
+                )
+                results.append(result)
+                if on_result is not None:
+                    on_result(result)
+        finally:
+            agent.memory.close()
+    after = _audit.tally()
+    outputs = after.total - before.total
+    n = len(results)
+    report = {
+        "category": "gsm8k",
+        "mode": mode,
+        "n": n,
+        "accuracy": sum(r.correct for r in results) / n,
+        "valid_rate": (after.valid - before.valid) / outputs if outputs else 0.0,
+        "mean_seconds": sum(r.seconds for r in results) / n,
+        "correct": sum(r.correct for r in results),
+        "completed": sum(r.run.status == "completed" for r in results),
+        "planner_steps": sum(r.run.stats.get("planner_steps", 0) for r in results),
+        "model": model.name,
+    }
+    return Gsm8kRun(report, results)
