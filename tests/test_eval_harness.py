@@ -262,10 +262,19 @@ def test_gsm8k_planner_mode_scripted(scripted_log: Path) -> None:
     assert report["valid_rate"] == 1.0 and report["planner_steps"] == 4
 
 
-def test_gsm8k_escalate_mode_is_not_available_yet(capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["eval", "gsm8k", "--data", str(DATA / "gsm8k"), "--mode", "escalate"])
+def test_gsm8k_escalate_mode_checks_its_input_before_loading_a_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The escalate path itself runs in tests/test_escalation*.py; here: bad input is caught
+    # before any model is loaded, in escalate mode as in planner mode.
+    missing = tmp_path / "nope.jsonl"
+    code = main(["eval", "gsm8k", "--data", str(missing), "--mode", "escalate"])
     assert code == 2
-    assert "not available yet" in capsys.readouterr().err
+    assert "no GSM8K file" in capsys.readouterr().err
+    code = main(["eval", "gsm8k", "--data", str(DATA / "gsm8k"), "--mode", "escalate",
+                 "--limit", "0"])  # fmt: skip
+    assert code == 2
+    assert "--limit must be at least 1" in capsys.readouterr().err
 
 
 def test_cli_bad_data_is_a_clean_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
