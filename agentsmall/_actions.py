@@ -25,7 +25,7 @@ from agentsmall.errors import DecodingError
 
 FINAL_ANSWER = "final_answer"
 
-_FINAL_ANSWER_ARGUMENTS: dict[str, Any] = {
+FINAL_ANSWER_ARGUMENTS: dict[str, Any] = {
     "type": "object",
     "properties": {"answer": {"type": "string", "description": "The answer for the user."}},
     "required": ["answer"],
@@ -104,7 +104,7 @@ class ActionSpace:
         branches = [_call_branch(t.name, t.parameters) for t in self.tools.values()]
         final_step = {
             "type": "array",
-            "items": _call_branch(FINAL_ANSWER, _FINAL_ANSWER_ARGUMENTS),
+            "items": _call_branch(FINAL_ANSWER, FINAL_ANSWER_ARGUMENTS),
             "minItems": 1,
             "maxItems": 1,
         }

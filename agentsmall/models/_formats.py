@@ -37,9 +37,9 @@ from typing import Any, ClassVar
 
 from outlines_core.json_schema import build_regex_from_schema
 
+from agentsmall._actions import FINAL_ANSWER, FINAL_ANSWER_ARGUMENTS
 from agentsmall.errors import DecodingError
 
-FINAL_ANSWER = "final_answer"
 WHITESPACE = r"[ ]?"
 """Whitespace the JSON parts of a constraint allow between tokens (as in `agentsmall.decoding`)."""
 MAX_INTEGER_DIGITS = 15
@@ -76,14 +76,7 @@ class ToolSpec:
 
 
 FINAL_ANSWER_TOOL = ToolSpec(
-    FINAL_ANSWER,
-    "Give the answer to the user and stop.",
-    {
-        "type": "object",
-        "properties": {"answer": {"type": "string", "description": "The answer for the user."}},
-        "required": ["answer"],
-        "additionalProperties": False,
-    },
+    FINAL_ANSWER, "Give the answer to the user and stop.", FINAL_ANSWER_ARGUMENTS
 )
 
 
