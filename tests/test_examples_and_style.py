@@ -31,3 +31,18 @@ def test_ruff_is_clean() -> None:
         cwd=REPO,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_every_package_is_shipped() -> None:
+    """A subpackage missing from pyproject's list works in the editable install and is absent
+    from a real one: catch that here."""
+    import tomllib
+
+    listed = set(
+        tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    on_disk = {
+        ".".join(init.parent.relative_to(REPO).parts)
+        for init in (REPO / "agentsmall").rglob("__init__.py")
+    } | {"agentsmall.tools", "agentsmall.agents"}
+    assert on_disk == listed
