@@ -121,6 +121,10 @@ for i in range(n):
     mem.add_step(StepRecord(sid, rid, i + 1, 0, "t", {"i": i}, i, None, "[]", "m", 1, 1, 0.0, 0.0))
     if i % 10 == 0:
         mem.remember(f"{name} fact {i}", scope="agent", owner=name)
+    if i == 0:  # a loaded machine may run one writer to the end first: make them overlap
+        (barrier / f"{name}.first").touch()
+        while len(list(barrier.glob("*.first"))) < 2:
+            time.sleep(0.001)
 mem.close()
 """
 
