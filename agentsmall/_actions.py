@@ -57,16 +57,16 @@ write digits until the token limit ("1212121212..."); 15 digits still hold any i
 count, id or amount a tool is likely to need."""
 
 
-def _bound_integers(schema: Any) -> Any:
+def bound_integers(schema: Any) -> Any:
     """A copy of `schema` where every integer carries outlines-core's `maxDigits` bound.
 
     (`maxDigits` is an outlines-core keyword; JSON-schema validators ignore it.)
     """
     if isinstance(schema, list):
-        return [_bound_integers(s) for s in schema]
+        return [bound_integers(s) for s in schema]
     if not isinstance(schema, dict):
         return schema
-    bounded = {k: _bound_integers(v) for k, v in schema.items()}
+    bounded = {k: bound_integers(v) for k, v in schema.items()}
     types = schema.get("type")
     if (types == "integer" or (isinstance(types, list) and "integer" in types)) and not (
         {"maximum", "exclusiveMaximum", "maxDigits", "enum", "const"} & schema.keys()
@@ -78,7 +78,7 @@ def _bound_integers(schema: Any) -> Any:
 def _call_branch(name: str, arguments_schema: dict[str, Any]) -> dict[str, Any]:
     return {
         "type": "object",
-        "properties": {"tool": {"const": name}, "arguments": _bound_integers(arguments_schema)},
+        "properties": {"tool": {"const": name}, "arguments": bound_integers(arguments_schema)},
         "required": ["tool", "arguments"],
         "additionalProperties": False,
     }

@@ -15,7 +15,7 @@ from agentsmall._actions import (
     ActionSpace,
     Call,
     StepAction,
-    _bound_integers,
+    bound_integers,
 )
 from agentsmall._tool import tool
 from agentsmall.decoding._constraint import json_schema_regex
@@ -114,7 +114,7 @@ def test_single_tool_needs_no_anyof_and_no_tools_leaves_only_final_answer() -> N
     )
 
 
-def test_bound_integers_adds_max_digits_only_where_nothing_bounds_the_integer() -> None:
+def testbound_integers_adds_max_digits_only_where_nothing_bounds_the_integer() -> None:
     schema = {
         "type": "object",
         "properties": {
@@ -131,7 +131,7 @@ def test_bound_integers_adds_max_digits_only_where_nothing_bounds_the_integer() 
         },
     }
     original = json.dumps(schema, sort_keys=True)
-    bounded = _bound_integers(schema)
+    bounded = bound_integers(schema)
     props = bounded["properties"]
     assert props["plain"]["maxDigits"] == MAX_INTEGER_DIGITS
     assert props["nullable"]["maxDigits"] == MAX_INTEGER_DIGITS

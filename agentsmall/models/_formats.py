@@ -37,12 +37,11 @@ from typing import Any, ClassVar
 
 from outlines_core.json_schema import build_regex_from_schema
 
-from agentsmall._actions import FINAL_ANSWER, FINAL_ANSWER_ARGUMENTS
+from agentsmall._actions import FINAL_ANSWER, FINAL_ANSWER_ARGUMENTS, bound_integers
 from agentsmall.errors import DecodingError
 
 WHITESPACE = r"[ ]?"
 """Whitespace the JSON parts of a constraint allow between tokens (as in `agentsmall.decoding`)."""
-MAX_INTEGER_DIGITS = 15
 
 NativeMessage = dict[str, Any]
 """A chat message for a template: `role` and `content`, plus family fields (Phi-4's `tools`)."""
@@ -151,25 +150,10 @@ def split_thinking(text: str) -> tuple[str | None, str]:
 # -- regex helpers -----------------------------------------------------------------------------
 
 
-def _bound_integers(schema: Any) -> Any:
-    """Give every unbounded integer outlines-core's `maxDigits`, so digits cannot run forever."""
-    if isinstance(schema, list):
-        return [_bound_integers(s) for s in schema]
-    if not isinstance(schema, dict):
-        return schema
-    bounded = {k: _bound_integers(v) for k, v in schema.items()}
-    types = schema.get("type")
-    if (types == "integer" or (isinstance(types, list) and "integer" in types)) and not (
-        {"maximum", "exclusiveMaximum", "maxDigits", "enum", "const"} & schema.keys()
-    ):
-        bounded["maxDigits"] = MAX_INTEGER_DIGITS
-    return bounded
-
-
 def json_regex(schema: dict[str, Any]) -> str:
     """The outlines-core regular expression of a JSON schema (integers bounded)."""
     try:
-        return build_regex_from_schema(json.dumps(_bound_integers(schema)), WHITESPACE)
+        return build_regex_from_schema(json.dumps(bound_integers(schema)), WHITESPACE)
     except Exception as exc:  # outlines-core raises plain ValueError/RuntimeError
         raise DecodingError(f"cannot turn this JSON schema into a constraint: {exc}") from exc
 
