@@ -4,19 +4,29 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import llama_cpp
 import numpy as np
 
-from agentsmall.decoding import Decoder, TokenVocabulary, compile_json_schema
+from agentsmall.decoding import (
+    CompiledConstraint,
+    Decoder,
+    TokenVocabulary,
+    compile_json_schema,
+    compile_regex,
+)
 from agentsmall.errors import ModelLoadError
 from agentsmall.models._base import (
     ChatMessage,
+    Constraint,
     Generation,
     JsonSchemaConstraint,
     Model,
+    RegexConstraint,
     TextCallback,
 )
 from agentsmall.models._chat import ChatTemplate, fallback_template
@@ -108,6 +118,8 @@ class LlamaCppModel(Model):
         self._decoder = Decoder(self._llm, self._vocabulary)
         self._add_bos = metadata.get("tokenizer.ggml.add_bos_token", "true") != "false"
         self._bos_id = self._llm.token_bos()
+        self.architecture: str = metadata.get("general.architecture", "")
+        """The GGUF's architecture (`llama`, `gemma3`, ...): a hint for tool_format="auto"."""
         template_source = chat_template or metadata.get("tokenizer.chat_template")
         self.has_chat_template = template_source is not None
         self.chat_template = ChatTemplate(
@@ -121,45 +133,82 @@ class LlamaCppModel(Model):
             return ""
         return self._llm.detokenize([token], special=True).decode("utf-8", errors="replace")
 
-    def tokenize_prompt(self, messages: Sequence[ChatMessage]) -> list[int]:
+    def tokenize_prompt(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        template_kwargs: Mapping[str, Any] | None = None,
+        prefill: str = "",
+    ) -> list[int]:
         """Render and tokenize a prompt, with exactly one BOS when the model wants one.
 
         llama-cpp-python's completion path adds BOS itself, so a template that starts with
         `{{ bos_token }}` gets two there; we tokenize without adding and add it only if absent.
+        `prefill` (text the assistant turn already holds) is tokenized with special tokens, so
+        a control token such as Phi-4's `<|tool_call|>` becomes that one token.
         """
-        text = self.chat_template.render(messages, add_generation_prompt=True)
-        tokens = self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+        text = self.chat_template.render(
+            messages, add_generation_prompt=True, **dict(template_kwargs or {})
+        )
+        tokens = self._llm.tokenize((text + prefill).encode("utf-8"), add_bos=False, special=True)
         if self._add_bos and self._bos_id >= 0 and (not tokens or tokens[0] != self._bos_id):
             tokens.insert(0, self._bos_id)
         return tokens
 
-    def count_prompt_tokens(self, messages: Sequence[ChatMessage]) -> int:
-        return len(self.tokenize_prompt(messages))
+    def count_prompt_tokens(
+        self, messages: Sequence[ChatMessage], *, template_kwargs: Mapping[str, Any] | None = None
+    ) -> int:
+        return len(self.tokenize_prompt(messages, template_kwargs=template_kwargs))
+
+    def _compile(self, constraint: Constraint | None) -> CompiledConstraint | None:
+        if constraint is None:
+            return None
+        if isinstance(constraint, RegexConstraint):
+            return compile_regex(constraint.pattern, self._vocabulary)
+        return compile_json_schema(constraint.schema, self._vocabulary)
 
     def generate(
         self,
         messages: Sequence[ChatMessage],
         *,
-        constraint: JsonSchemaConstraint | None = None,
+        constraint: Constraint | None = None,
         max_tokens: int = 256,
         on_text: TextCallback | None = None,
+        template_kwargs: Mapping[str, Any] | None = None,
+        prefill: str = "",
+        stop: Sequence[str] = (),
     ) -> Generation:
-        compiled = (
-            compile_json_schema(constraint.schema, self._vocabulary)
-            if constraint is not None
-            else None
-        )
+        compiled = self._compile(constraint)
+        watch = _StopWatch(stop, on_text) if stop else None
         with self._lock:
-            prompt = self.tokenize_prompt(messages)
-            result = self._decoder.generate(
-                prompt,
-                constraint=compiled,
-                max_tokens=max_tokens,
-                on_text=on_text,
-                temperature=self.temperature,
-                rng=self._rng,
-                close_list_on_repeat=constraint is not None and constraint.list_of_unique_items,
+            prompt = self.tokenize_prompt(
+                messages, template_kwargs=template_kwargs, prefill=prefill
             )
+            cached = _common_prefix(self._llm.input_ids[: self._llm.n_tokens], prompt)
+            started = time.perf_counter()
+            try:
+                result = self._decoder.generate(
+                    prompt,
+                    constraint=compiled,
+                    max_tokens=max_tokens,
+                    on_text=watch.feed if watch is not None else on_text,
+                    temperature=self.temperature,
+                    rng=self._rng,
+                    close_list_on_repeat=isinstance(constraint, JsonSchemaConstraint)
+                    and constraint.list_of_unique_items,
+                )
+            except _StopReached:
+                assert watch is not None
+                # The decoder keeps its KV cache consistent when a callback raises; what it
+                # would have returned is rebuilt here (token counts from the streamed pieces).
+                return Generation(
+                    text=watch.text,
+                    finish_reason="stop",
+                    prompt_tokens=len(prompt),
+                    prompt_tokens_evaluated=len(prompt) - cached,
+                    output_tokens=watch.pieces,
+                    seconds=time.perf_counter() - started,
+                )
         return Generation(
             text=result.text,
             finish_reason="stop" if result.finish_reason == "stop" else "length",
@@ -173,3 +222,44 @@ class LlamaCppModel(Model):
 
     def close(self) -> None:
         self._llm.close()
+
+
+class _StopReached(Exception):
+    """Raised from the text callback to end a generation at a stop string."""
+
+
+class _StopWatch:
+    """Streams text on to the caller until a stop string appears, then ends the generation.
+
+    The decoder has no stop strings (constrained steps end with their constraint); thinking,
+    generated freely, must end at `</think>`, so the watch raises from the text callback.
+    """
+
+    def __init__(self, stop: Sequence[str], on_text: TextCallback | None) -> None:
+        self.stop = [s for s in stop if s]
+        self.on_text = on_text
+        self.text = ""
+        self.pieces = 0
+
+    def feed(self, chunk: str) -> None:
+        self.pieces += 1
+        before = len(self.text)
+        combined = self.text + chunk
+        hits = [i for i in (combined.find(s) for s in self.stop) if i >= 0]
+        if hits:
+            self.text = combined[: min(hits)]
+            if self.on_text is not None and len(self.text) > before:
+                self.on_text(self.text[before:])
+            raise _StopReached
+        self.text = combined
+        if self.on_text is not None:
+            self.on_text(chunk)
+
+
+def _common_prefix(cached: Sequence[int], prompt: Sequence[int]) -> int:
+    """How many prompt tokens the KV cache already holds (as `Decoder._prefill` counts them)."""
+    limit = min(len(cached), len(prompt) - 1)
+    if limit <= 0:
+        return 0
+    diff = np.flatnonzero(np.asarray(cached[:limit]) != np.asarray(prompt[:limit]))
+    return int(diff[0]) if diff.size else limit
