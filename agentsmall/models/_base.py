@@ -65,6 +65,8 @@ class Generation:
     seconds: float = 0.0
     prompt_seconds: float = 0.0
     """The part of `seconds` spent evaluating the prompt; the rest is decoding."""
+    stop_string: str | None = None
+    """The stop string (see `Model.generate`) that ended the text, if one did."""
 
 
 TextCallback = Callable[[str], None]

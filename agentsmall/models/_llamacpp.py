@@ -208,6 +208,7 @@ class LlamaCppModel(Model):
                     prompt_tokens_evaluated=len(prompt) - cached,
                     output_tokens=watch.pieces,
                     seconds=time.perf_counter() - started,
+                    stop_string=watch.hit,
                 )
         return Generation(
             text=result.text,
@@ -240,14 +241,15 @@ class _StopWatch:
         self.on_text = on_text
         self.text = ""
         self.pieces = 0
+        self.hit: str | None = None
 
     def feed(self, chunk: str) -> None:
         self.pieces += 1
         before = len(self.text)
         combined = self.text + chunk
-        hits = [i for i in (combined.find(s) for s in self.stop) if i >= 0]
+        hits = sorted((i, s) for s in self.stop if (i := combined.find(s)) >= 0)
         if hits:
-            self.text = combined[: min(hits)]
+            self.text, self.hit = combined[: hits[0][0]], hits[0][1]
             if self.on_text is not None and len(self.text) > before:
                 self.on_text(self.text[before:])
             raise _StopReached

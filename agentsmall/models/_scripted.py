@@ -83,9 +83,10 @@ class ScriptedModel(Model):
         if isinstance(reply, tuple):
             reply, finish = reply
         text = reply if isinstance(reply, str) else json.dumps(reply)
-        cuts = [i for i in (text.find(s) for s in stop if s) if i >= 0]
+        cuts = sorted((i, s) for s in stop if s and (i := text.find(s)) >= 0)
+        stop_string = None
         if cuts:  # as a real model does: the text ends before the first stop string
-            text, finish = text[: min(cuts)], "stop"
+            text, finish, stop_string = text[: cuts[0][0]], "stop", cuts[0][1]
         if (
             self.check_regex
             and isinstance(constraint, RegexConstraint)
@@ -98,11 +99,17 @@ class ScriptedModel(Model):
             )
         if on_text is not None:
             on_text(text)
-        prompt_tokens = self.count_prompt_tokens(messages, template_kwargs=template_kwargs)
+        # Subclasses in tests override count_prompt_tokens(messages) alone: pass only what is set.
+        prompt_tokens = (
+            self.count_prompt_tokens(messages, template_kwargs=template_kwargs)
+            if template_kwargs
+            else self.count_prompt_tokens(messages)
+        )
         return Generation(
             text=text,
             finish_reason=finish,
             prompt_tokens=prompt_tokens,
             prompt_tokens_evaluated=prompt_tokens,
             output_tokens=max(1, len(text) // 4),
+            stop_string=stop_string,
         )
