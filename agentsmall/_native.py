@@ -257,9 +257,21 @@ class NativePlanner:
             thinking=self.thinking if fmt.thinking_switch else None,
         )
         source = template_source(model)
-        if source is None or "tools" in source:
+        if source is None:
             return native
-        return self._tools_as_text(native)
+        if "tools" not in source:
+            native = self._tools_as_text(native)
+        if "tool" not in source and "ipython" not in source:
+            # A template with no tool role (plain ChatML) would print an unknown role header;
+            # a user turn is what such a model understands, and the text names the tool.
+            native = NativePrompt(
+                [
+                    {**m, "role": "user"} if m["role"] in ("tool", "ipython") else m
+                    for m in native.messages
+                ],
+                native.template_kwargs,
+            )
+        return native
 
     def _tools_as_text(self, native: NativePrompt) -> NativePrompt:
         """The tools written into the system turn, for a chat template that ignores them.
@@ -280,11 +292,13 @@ class NativePlanner:
             return native
         specs = [ToolSpec.of(t) for t in self.tools] + [FINAL_ANSWER_TOOL]
         listing = "\n".join(json.dumps(s.as_function(), ensure_ascii=False) for s in specs)
-        example = self.format.render_calls([("<function-name>", {"<argument>": "<value>"})])
+        render = self.format.render_calls
+        shape = render([("<function-name>", {"<argument>": "<value>"})])
         text = (
             "# Tools\n\nYou may call these functions (JSON schema of their arguments):\n"
             f"<tools>\n{listing}\n</tools>\n\nTo call one, reply with the call only, in this"
-            f" format:\n{example}\nWhen the results answer the task, call {FINAL_ANSWER}."
+            f" format:\n{shape}\nWhen the results answer the task, reply:\n"
+            f"{render([(FINAL_ANSWER, {'answer': '<the answer>'})])}"
         )
         if messages and messages[0]["role"] == "system":
             messages[0]["content"] = f"{messages[0]['content']}\n\n{text}".strip()
