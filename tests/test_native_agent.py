@@ -442,3 +442,25 @@ def test_schema_4_has_the_thinking_columns(tmp_path: Path) -> None:
         for table in ("steps", "messages"):
             columns = [row[1] for row in raw.execute(f"PRAGMA table_info({table})")]
             assert "thinking" in columns
+
+
+def test_cli_run_takes_tool_format_and_thinking(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from agentsmall.cli import _run, main
+
+    fmt = get_format("qwen3")
+    replies = [
+        fmt.render_calls([("multiply", {"a": 12, "b": 7})]),
+        fmt.render_calls([("final_answer", {"answer": "84"})]),
+    ]
+    model = ScriptedModel(replies, name="qwen3-0.6b", chat_template=CHATML_HERMES)
+    monkeypatch.setattr(_run, "load_model", lambda name: model)
+    tools = str(Path(__file__).parents[1] / "examples" / "multiply_tool.py")
+    options = ["--tool-format", "qwen3", "--thinking", "off", "--json"]
+    code = main(["run", TASK, "--tools", tools, "--db", str(tmp_path / "m.db"), *options])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["status"], out["output"]) == ("completed", "84")
+    assert isinstance(model.constraints[0], RegexConstraint)
+    assert model.template_kwargs[0]["enable_thinking"] is False  # the preset would think
