@@ -12,13 +12,8 @@ from typing import Any
 import llama_cpp
 import numpy as np
 
-from agentsmall.decoding import (
-    CompiledConstraint,
-    Decoder,
-    TokenVocabulary,
-    compile_json_schema,
-    compile_regex,
-)
+from agentsmall.decoding import Constraint as CompiledConstraint
+from agentsmall.decoding import Decoder, TokenVocabulary, default_backend, json_schema_regex
 from agentsmall.errors import ModelLoadError
 from agentsmall.models._base import (
     ChatMessage,
@@ -91,6 +86,7 @@ class LlamaCppModel(Model):
         temperature: float = 0.0,
         seed: int = 0,
         chat_template: str | None = None,
+        constraint_backend: str | None = None,
     ) -> None:
         self.path = Path(path).expanduser()
         check_gguf(self.path)
@@ -116,6 +112,8 @@ class LlamaCppModel(Model):
         metadata = self._llm.metadata
         self._vocabulary = TokenVocabulary.cached_from_llama(self._llm, self.path)
         self._decoder = Decoder(self._llm, self._vocabulary)
+        self.constraint_backend = constraint_backend or default_backend()
+        """"llguidance" or "outlines": who computes token masks (see agentsmall.decoding)."""
         self._add_bos = metadata.get("tokenizer.ggml.add_bos_token", "true") != "false"
         self._bos_id = self._llm.token_bos()
         self.architecture: str = metadata.get("general.architecture", "")
@@ -161,11 +159,16 @@ class LlamaCppModel(Model):
         return len(self.tokenize_prompt(messages, template_kwargs=template_kwargs))
 
     def _compile(self, constraint: Constraint | None) -> CompiledConstraint | None:
+        """The constraint compiled by this model's backend: a regex as it is, a JSON schema
+        through the regex outlines-core derives from it."""
         if constraint is None:
             return None
-        if isinstance(constraint, RegexConstraint):
-            return compile_regex(constraint.pattern, self._vocabulary)
-        return compile_json_schema(constraint.schema, self._vocabulary)
+        regex = (
+            constraint.pattern
+            if isinstance(constraint, RegexConstraint)
+            else json_schema_regex(constraint.schema)
+        )
+        return self._decoder.compile(regex, backend=self.constraint_backend)
 
     def generate(
         self,
