@@ -297,8 +297,16 @@ class NativePlanner:
         text = (
             "# Tools\n\nYou may call these functions (JSON schema of their arguments):\n"
             f"<tools>\n{listing}\n</tools>\n\nTo call one, reply with the call only, in this"
-            f" format:\n{shape}\nWhen the results answer the task, reply:\n"
-            f"{render([(FINAL_ANSWER, {'answer': '<the answer>'})])}"
+            f" format:\n{shape}\nWhen the results answer the task, call {FINAL_ANSWER} with"
+            " the answer.\n\nExamples (with functions add(a, b) and get_population(city)):\n"
+            "User: What is 3 plus 4?\n"
+            f"You: {render([('add', {'a': 3, 'b': 4})])}\n"
+            "User: add returned: 7\n"
+            f"You: {render([(FINAL_ANSWER, {'answer': '7'})])}\n"
+            "User: How many people live in Lyon?\n"
+            f"You: {render([('get_population', {'city': 'Lyon'})])}\n"
+            "User: get_population returned: 522250\n"
+            f"You: {render([(FINAL_ANSWER, {'answer': '522250'})])}"
         )
         if messages and messages[0]["role"] == "system":
             messages[0]["content"] = f"{messages[0]['content']}\n\n{text}".strip()
