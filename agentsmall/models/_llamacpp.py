@@ -91,11 +91,16 @@ class LlamaCppModel(Model):
         self.path = Path(path).expanduser()
         check_gguf(self.path)
         self.name = name or self.path.stem
+        n_threads = threads or default_threads()
         try:
             self._llm = llama_cpp.Llama(
                 model_path=str(self.path),
                 n_ctx=context_length,
-                n_threads=threads or default_threads(),
+                # Batches (prompts, fast-forwarded runs) get the same threads as single tokens:
+                # llama-cpp-python's default for them is every core of the machine, which with
+                # several processes at once makes spinning threads wait on descheduled ones.
+                n_threads=n_threads,
+                n_threads_batch=n_threads,
                 n_batch=512,
                 seed=seed,
                 verbose=False,
