@@ -249,6 +249,19 @@ def test_integers_are_bounded(embedded_model: Any) -> None:
     assert not digits & allowed
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_floats_are_bounded(embedded_model: Any, backend: str) -> None:
+    """A number may not run on forever (`12.5000...` until the token limit)."""
+    schema = {"type": "object", "properties": {"x": {"type": "number"}}, "required": ["x"]}
+    digits = {t for t, p in enumerate(embedded_model._vocabulary.pieces) if p and p.isdigit()}
+    fraction = matcher(embedded_model, schema, backend, '{"x": 12.' + "5" * 7)
+    assert digits & set(np.flatnonzero(embedded_model._decoder._allowed(fraction)))
+    fraction = matcher(embedded_model, schema, backend, '{"x": 12.' + "5" * 8)
+    assert not digits & set(np.flatnonzero(embedded_model._decoder._allowed(fraction)))
+    whole = matcher(embedded_model, schema, backend, '{"x": ' + "9" * 15)
+    assert not digits & set(np.flatnonzero(embedded_model._decoder._allowed(whole)))
+
+
 # -- generation --------------------------------------------------------------------------------
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import outlines_core
-from outlines_core.json_schema import build_regex_from_schema
+from outlines_core.json_schema import NUMBER, build_regex_from_schema
 
 from agentsmall.decoding import _cache
 from agentsmall.decoding._fastforward import ForcedRun, forced_run
@@ -77,12 +77,21 @@ _compiled: OrderedDict[tuple[str, str], CompiledConstraint] = OrderedDict()
 _lock = threading.Lock()
 
 
+BOUNDED_NUMBER = r"((-)?(0|[1-9][0-9]{0,14}))(\.[0-9]{1,8})?([eE][+-][0-9]{1,3})?"
+"""outlines-core's JSON number with at most 15 integer digits, 8 decimals and a 3-digit
+exponent. Its own pattern repeats digits without end, and a small model that starts writing
+`12.5000...` (seen on Gemma 3 270M) never stops before the token limit cuts the call off;
+JSON schema has no keyword for digit counts of a float that outlines-core maps to a bound."""
+
+
 def json_schema_regex(schema: dict) -> str:
-    """The regular expression outlines-core derives from a JSON schema, in canonical layout."""
+    """The regular expression outlines-core derives from a JSON schema, in canonical layout,
+    with every unbounded number bounded (`BOUNDED_NUMBER`)."""
     try:
-        return _canonical_layout(build_regex_from_schema(json.dumps(schema), _SEPARATOR_MARK))
+        regex = build_regex_from_schema(json.dumps(schema), _SEPARATOR_MARK)
     except Exception as exc:  # outlines-core raises plain ValueError/RuntimeError
         raise DecodingError(f"cannot turn this JSON schema into a constraint: {exc}") from exc
+    return _canonical_layout(regex).replace(NUMBER, BOUNDED_NUMBER)
 
 
 class OutlinesMatcher:
