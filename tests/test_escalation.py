@@ -593,3 +593,75 @@ def test_an_escalator_built_from_a_name_does_not_load_the_model(tmp_path: Path) 
     assert escalator is not None
     model = escalator.reasoner.model
     assert (model.loaded, model.loads) == (False, 0)  # type: ignore[attr-defined]
+
+
+# -- planner-only vs escalate, side by side in one run -------------------------------------------
+
+
+def test_eval_gsm8k_runs_both_modes_in_one_process_and_prints_each_as_it_finishes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One scripted model, loaded once, serves both modes (and stands in as the reasoner)."""
+    from agentsmall.cli import _eval, main
+    from agentsmall.evals import shipped_data
+
+    model = ScriptedModel(
+        [
+            # planner mode: item 1 right, item 2 wrong
+            call("calculate", expression="3*12-10"),
+            final("She has 26 pencils left."),
+            call("multiply", a=60, b=4),
+            final("250 km"),
+            # escalate mode: the reasoner first, then the planner may finish at once
+            *reasoner_replies("3*12 = 36, 36-10 = 26", "26", "3*12-10"),
+            final("26"),
+            *reasoner_replies("60*4 = 250", "250", "60*4"),  # caught: 60*4 is 240
+            final("240"),
+        ]
+    )
+    loads: list[Any] = []
+    monkeypatch.setattr(_eval, "_load", lambda args: loads.append(args) or model)
+    out = tmp_path / "items.jsonl"
+    data = str(shipped_data() / "gsm8k" / "test.jsonl")
+    argv = ["eval", "gsm8k", "--data", data, "--limit", "2", "--out", str(out), "--json"]
+    code = main([*argv, "--mode", "planner", "--mode", "escalate"])
+    assert code == 0 and len(loads) == 1
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    planner, escalate = report["modes"]["planner"], report["modes"]["escalate"]
+    assert (planner["correct"], planner["planner_steps"]) == (1, 4)
+    assert (escalate["correct"], escalate["planner_steps"]) == (2, 2)
+    assert (escalate["escalations"], escalate["verified"], escalate["corrected"]) == (2, 1, 1)
+    assert (escalate["reasoner_right"], escalate["checked_answer_right"]) == (1, 2)
+    assert escalate["nothing_to_check"] == 0 and escalate["reasoner"] == "scripted"
+    # Each mode's figures are printed as soon as it finishes, planner first.
+    err = captured.err
+    assert err.index("gsm8k planner done") < err.index("gsm8k escalate done")
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["mode"], r["index"]) for r in rows] == [
+        ("planner", 0), ("planner", 1), ("escalate", 0), ("escalate", 1)
+    ]  # fmt: skip
+    assert rows[3]["escalations"][0]["check"] == "corrected"
+
+
+def test_eval_gsm8k_prints_one_table_for_both_modes(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from agentsmall.cli import _eval, main
+    from agentsmall.evals import shipped_data
+
+    model = ScriptedModel(
+        [call("calculate", expression="3*12-10"), final("26"), *reasoner_replies("", "26", "26"),
+         final("26")]
+    )  # fmt: skip
+    monkeypatch.setattr(_eval, "_load", lambda args: model)
+    data = str(shipped_data() / "gsm8k" / "test.jsonl")
+    code = main(["eval", "gsm8k", "--data", data, "--limit", "1", "--mode", "planner",
+                 "--mode", "escalate"])  # fmt: skip
+    assert code == 0
+    table = capsys.readouterr().out
+    assert table.count("GSM8K") == 1
+    header = next(line for line in table.splitlines() if "planner" in line and "escalate" in line)
+    assert header.index("planner") < header.index("escalate")
+    [row] = [line for line in table.splitlines() if "nothing_to_check" in line]
+    assert "—" in row and "1" in row  # planner mode has no escalations; escalate had 1

@@ -58,9 +58,11 @@ class Gsm8kResult:
     predicted: str | None
     correct: bool
     seconds: float
+    mode: str = "planner"
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "mode": self.mode,
             "index": self.item.index,
             "question": self.item.question,
             "expected": self.item.expected,
@@ -70,6 +72,7 @@ class Gsm8kResult:
             "output": self.run.output,
             "steps": [s.as_dict() for s in self.run.steps],
             "planner_steps": self.run.stats.get("planner_steps", 0),
+            "escalations": [e.as_dict() for e in self.run.escalations],
             "seconds": round(self.seconds, 4),
         }
 
@@ -109,7 +112,7 @@ def run_gsm8k(
                 seconds = time.perf_counter() - started
                 predicted = last_number(run.output) if run.status == "completed" else None
                 result = Gsm8kResult(
-                    item, run, predicted, same_number(predicted, item.expected), seconds
+                    item, run, predicted, same_number(predicted, item.expected), seconds, mode
                 )
                 results.append(result)
                 if on_result is not None:
@@ -131,4 +134,57 @@ def run_gsm8k(
         "planner_steps": sum(r.run.stats.get("planner_steps", 0) for r in results),
         "model": model.name,
     }
+    if mode == "escalate":
+        report["reasoner"] = (reasoner or model).name
+        report.update(escalation_figures(results))
     return Gsm8kRun(report, results)
+
+
+def escalation_figures(results: Sequence[Gsm8kResult]) -> dict[str, Any]:
+    """What escalation did over a run: how many, how they were checked, whether they were
+    right (the reasoner's stated answer, and the answer after the calculator's check, each
+    against the item's reference), and what they cost."""
+    pairs = [(r, e) for r in results for e in r.run.escalations]
+    checks = [e.check for _, e in pairs]
+    return {
+        "escalations": len(pairs),
+        "task_escalations": sum(e.trigger == "task" for _, e in pairs),
+        "verified": sum(e.verified for _, e in pairs),
+        "corrected": checks.count("corrected"),
+        "nothing_to_check": checks.count("nothing to check"),
+        "unchecked": checks.count("unchecked"),
+        "failed": checks.count("failed"),
+        "reasoner_right": sum(
+            same_number(last_number(e.stated_answer), r.item.expected) for r, e in pairs
+        ),
+        "checked_answer_right": sum(
+            same_number(last_number(e.answer), r.item.expected) for r, e in pairs
+        ),
+        "reasoner_output_tokens": sum(e.output_tokens for _, e in pairs),
+        "reasoner_seconds": round(sum(e.seconds for _, e in pairs), 1),
+    }
+
+
+def run_gsm8k_modes(
+    model: Model,
+    items: Sequence[Gsm8kItem],
+    *,
+    modes: Sequence[str],
+    reasoner: Model | None = None,
+    on_result: Callable[[Gsm8kResult], None] | None = None,
+    on_mode: Callable[[str, Gsm8kRun], None] | None = None,
+) -> dict[str, Gsm8kRun]:
+    """Several modes side by side in this one process: the same items, the same planner
+    model (loaded once), one mode after the other.
+
+    `on_mode(mode, run)` is called as each mode finishes, so a long run stopped half way still
+    leaves the figures of the modes it finished.
+    """
+    for mode in modes:
+        check_gsm8k_mode(mode)
+    runs: dict[str, Gsm8kRun] = {}
+    for mode in dict.fromkeys(modes):
+        runs[mode] = run_gsm8k(model, items, mode=mode, on_result=on_result, reasoner=reasoner)
+        if on_mode is not None:
+            on_mode(mode, runs[mode])
+    return runs
