@@ -665,3 +665,44 @@ def test_eval_gsm8k_prints_one_table_for_both_modes(
     assert header.index("planner") < header.index("escalate")
     [row] = [line for line in table.splitlines() if "nothing_to_check" in line]
     assert "—" in row and "1" in row  # planner mode has no escalations; escalate had 1
+
+
+class _StopAfter(ScriptedModel):
+    """A scripted model whose generation number `stop_at` is interrupted (Ctrl-C)."""
+
+    def __init__(self, replies: Sequence[Any], stop_at: int) -> None:
+        super().__init__(replies)
+        self.stop_at = stop_at
+
+    def generate(self, messages: Any, **kwargs: Any) -> Any:
+        if len(self.calls) + 1 == self.stop_at:
+            raise KeyboardInterrupt
+        return super().generate(messages, **kwargs)
+
+
+def test_interleaved_modes_stopped_half_way_report_the_items_every_mode_finished(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from agentsmall.cli import _eval, main
+    from agentsmall.evals import shipped_data
+
+    model = _StopAfter(
+        [
+            call("calculate", expression="3*12-10"),  # item 1, planner
+            final("26"),
+            *reasoner_replies("", "26", "3*12-10"),  # item 1, escalate
+            final("26"),
+            call("multiply", a=60, b=4),  # item 2, planner: stopped at its second step
+        ],
+        stop_at=7,
+    )
+    monkeypatch.setattr(_eval, "_load", lambda args: model)
+    data = str(shipped_data() / "gsm8k" / "test.jsonl")
+    argv = ["eval", "gsm8k", "--data", data, "--limit", "2", "--interleave", "--json"]
+    code = main([*argv, "--mode", "planner", "--mode", "escalate"])
+    assert code == 130
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert {m: r["n"] for m, r in report["modes"].items()} == {"planner": 1, "escalate": 1}
+    assert report["modes"]["escalate"]["verified"] == 1
+    assert "the first 1 items, which every mode finished" in captured.err

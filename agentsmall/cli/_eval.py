@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,7 +22,7 @@ from rich.table import Table
 from agentsmall.errors import ConfigError
 from agentsmall.evals import CATEGORIES, MODES, load_bfcl, load_gsm8k, run_bfcl, run_gsm8k_modes
 from agentsmall.evals._bfcl import DEFAULT_MAX_TOKENS
-from agentsmall.evals._gsm8k import GSM8K_MODES, check_gsm8k_mode
+from agentsmall.evals._gsm8k import GSM8K_MODES, Gsm8kStopped, check_gsm8k_mode
 from agentsmall.models import LazyModel, load_model
 
 
@@ -50,6 +52,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         action="append",
         choices=GSM8K_MODES,
         help="planner (default) or escalate; repeat to compare modes in one run on the same items",
+    )
+    gsm8k.add_argument(
+        "--interleave",
+        action="store_true",
+        help="run every mode on an item before the next item (fair under changing load; a run"
+        " stopped by Ctrl-C or SIGTERM still reports the items every mode finished)",
     )
     gsm8k.add_argument(
         "--reasoner",
@@ -174,6 +182,7 @@ def eval_gsm8k(args: argparse.Namespace) -> int:
         options = {} if args.threads is None else {"threads": args.threads}
         reasoner = LazyModel(args.reasoner, **options)  # loaded at the first escalation
     reports: dict[str, dict[str, Any]] = {}
+    status = 0
     try:
         with _item_log(args.out) as log, _progress() as progress:
             task = progress.add_task("gsm8k", total=len(items) * len(modes), status="")
@@ -192,16 +201,32 @@ def eval_gsm8k(args: argparse.Namespace) -> int:
                 reports[mode] = run.report
                 progress.console.print(f"gsm8k {mode} done: {json.dumps(run.report)}")
 
-            run_gsm8k_modes(
-                model, items, modes=modes, reasoner=reasoner, on_result=advance, on_mode=finished
-            )
+            with _stop_on_sigterm():
+                run_gsm8k_modes(
+                    model,
+                    items,
+                    modes=modes,
+                    reasoner=reasoner,
+                    on_result=advance,
+                    on_mode=finished,
+                    interleave=args.interleave,
+                )
+    except Gsm8kStopped as stopped:
+        reports = {mode: run.report for mode, run in stopped.runs.items()}
+        how = (
+            f"the first {stopped.paired} items, which every mode finished"
+            if stopped.paired
+            else "each mode's own finished items (no item was finished by every mode)"
+        )
+        err.print(f"[yellow]stopped: the table covers {how}[/]")
+        status = 130
     finally:
         if reasoner is not None:
             reasoner.close()
     if args.json:
         report = {"category": "gsm8k", "data": args.data, "n": len(items), "modes": reports}
         print(json.dumps(report, ensure_ascii=False))
-        return 0
+        return status
     keys = ["n", "accuracy", "correct", "completed", "mean_seconds", "planner_steps", "valid_rate"]
     if "escalate" in modes:
         keys += [
@@ -218,9 +243,28 @@ def eval_gsm8k(args: argparse.Namespace) -> int:
     title = f"GSM8K · {Path(args.data).name} · planner {model.name}"
     if "escalate" in modes:
         title += f" · reasoner {reasoner.name if reasoner is not None else model.name}"
-    err.print(f"[dim]same items, same process: {', '.join(modes)} one after the other[/]")
+    order = "item by item" if args.interleave else "one after the other"
+    err.print(f"[dim]same items, same process: {', '.join(modes)} {order}[/]")
     _print_side_by_side(title, reports, keys)
-    return 0
+    return status
+
+
+@contextmanager
+def _stop_on_sigterm() -> Iterator[None]:
+    """SIGTERM stops an evaluation like Ctrl-C, so a long run stopped from outside (`kill`;
+    background jobs ignore SIGINT) still prints what it finished. The main thread only."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _print_side_by_side(title: str, rows: dict[str, dict[str, Any]], keys: list[str]) -> None:
