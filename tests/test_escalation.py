@@ -644,8 +644,9 @@ def test_eval_gsm8k_runs_both_modes_in_one_process_and_prints_each_as_it_finishe
     assert rows[3]["escalations"][0]["check"] == "corrected"
 
 
+@pytest.mark.parametrize("extra", [[], ["--interleave"]])
 def test_eval_gsm8k_prints_one_table_for_both_modes(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], extra: list[str]
 ) -> None:
     from agentsmall.cli import _eval, main
     from agentsmall.evals import shipped_data
@@ -657,10 +658,12 @@ def test_eval_gsm8k_prints_one_table_for_both_modes(
     monkeypatch.setattr(_eval, "_load", lambda args: model)
     data = str(shipped_data() / "gsm8k" / "test.jsonl")
     code = main(["eval", "gsm8k", "--data", data, "--limit", "1", "--mode", "planner",
-                 "--mode", "escalate"])  # fmt: skip
+                 "--mode", "escalate", *extra])  # fmt: skip
     assert code == 0
-    table = capsys.readouterr().out
+    captured = capsys.readouterr()
+    table = captured.out
     assert table.count("GSM8K") == 1
+    assert "gsm8k planner done" in captured.err and "gsm8k escalate done" in captured.err
     header = next(line for line in table.splitlines() if "planner" in line and "escalate" in line)
     assert header.index("planner") < header.index("escalate")
     [row] = [line for line in table.splitlines() if "nothing_to_check" in line]

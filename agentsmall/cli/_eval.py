@@ -202,7 +202,7 @@ def eval_gsm8k(args: argparse.Namespace) -> int:
                 progress.console.print(f"gsm8k {mode} done: {json.dumps(run.report)}")
 
             with _stop_on_sigterm():
-                run_gsm8k_modes(
+                runs = run_gsm8k_modes(
                     model,
                     items,
                     modes=modes,
@@ -211,6 +211,9 @@ def eval_gsm8k(args: argparse.Namespace) -> int:
                     on_mode=finished,
                     interleave=args.interleave,
                 )
+            for mode, run in runs.items():  # interleaved modes all finish at the end
+                if mode not in reports:
+                    finished(mode, run)
     except Gsm8kStopped as stopped:
         reports = {mode: run.report for mode, run in stopped.runs.items()}
         how = (
