@@ -8,13 +8,32 @@ Small planners pick tools well but cannot do multi-step arithmetic. With a reaso
   the first step) and every string argument of a planner tool call (a sub-step) are escalated
   when :func:`looks_like_math` fires on them. ``"always"``: ``escalate`` is offered and the task
   is escalated before the first step whatever it says.
+* **The planner acts on an answer instead of asking again.** A small planner offered
+  ``escalate`` calls it step after step, often re-sending the answer it was just given as a new
+  "problem". Two rules stop that by design (`Escalator.offers_escalate`,
+  `Escalator.earlier_answer`):
+
+  1. *No escalate right after an escalation.* The step after one that escalated (the task's
+     escalation counts as step 0) is decoded without ``escalate`` in its action space: the
+     planner must use a tool or give the final answer. When the task's escalation produced an
+     answer, step 1 may also give the final answer even if the agent's first step must
+     otherwise call a tool (``must_use_tool``): the answer came from the reasoner and was
+     checked by the calculator, so it is not one "from memory".
+  2. *An answered problem is not sent again.* An ``escalate`` call whose problem is one the run
+     already escalated, or is an answer the reasoner already gave (compared without case,
+     spaces and trailing punctuation; numbers by value), does not reach the reasoner: the
+     planner reads the earlier answer, its verification, and "already answered".
 * **Reasoner.** It thinks *without* a constraint first (constraints hurt reasoning: "Let Me
   Speak Freely?", arXiv 2408.02442), then, in a second generation that sees its own thinking,
   writes ``{"answer", "expression", "explanation"}`` under a JSON-schema constraint. The
   thinking is stored in memory (the ``escalations`` table) and never put in the planner's
   context: the planner sees the answer and the verification only.
 * **Verification.** The ``expression`` is evaluated by the safe calculator. The answer is
-  *verified* iff the calculator agrees with the stated answer. On a mismatch the planner is told
+  *verified* iff the expression contains at least one operation (``+ - * / ** %`` between
+  numbers, or a function such as ``sqrt``) and the calculator agrees with the stated answer.
+  A bare number (answer ``12``, expression ``12``) is not a check, only the claim written
+  twice: it is ``verified=False`` with check ``"nothing to check"``. On a mismatch the
+  planner is told
   ("the reasoner answered X but its expression evaluates to Y") and is given the calculator's
   value as the answer, saying so; an expression that cannot be evaluated leaves the answer
   unverified, also said. Nothing is hidden.
@@ -27,6 +46,7 @@ The loop in `agentsmall.agent` only calls into this module (`Escalator`); everyt
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import json
 import os
@@ -159,7 +179,10 @@ class Check:
     answer: str | None
     """What the planner is given: the stated answer, or the calculator's value if they differ."""
     verified: bool
-    result: Literal["agrees", "corrected", "unchecked", "failed"]
+    result: Literal["agrees", "corrected", "nothing to check", "unchecked", "failed"]
+    """"agrees": verified. "corrected": the expression's value differs and replaces the stated
+    answer. "nothing to check": the expression is a bare number, no operation. "unchecked":
+    no expression, or one the calculator refuses. "failed": the reasoner gave no answer."""
     calculated: str | None
     note: str
 
@@ -183,13 +206,27 @@ def _show(value: int | float) -> str:
     return str(value)
 
 
+def has_operation(expression: str) -> bool:
+    """Whether a calculator expression computes something: a binary operation or a function
+    call. ``12``, ``(12)`` and ``-12`` do not; ``12*24-150`` and ``sqrt(16)`` do."""
+    from agentsmall.tools.calculator import _normalize
+
+    try:
+        tree = ast.parse(_normalize(expression), mode="eval")
+    except (SyntaxError, RecursionError, MemoryError):
+        return False
+    return any(isinstance(node, ast.BinOp | ast.Call) for node in ast.walk(tree))
+
+
 def check_answer(stated: str, expression: str) -> Check:
     """Check a stated answer against the calculator's value of the reasoner's expression.
 
-    Verified iff both are numbers and equal (to 1e-9 relative). A mismatch is never hidden:
-    the note says what the reasoner answered and what the expression evaluates to, and the
-    calculator's value becomes the answer (an expression is checked arithmetic; a stated
-    number is only a claim).
+    Verified iff the expression has an operation and its value equals the stated number (to
+    1e-9 relative). A bare-number expression is reported as "nothing to check", never as
+    verified: agreeing with itself proves nothing. A mismatch is never hidden: the note says
+    what the reasoner answered and what the expression evaluates to, and the calculator's
+    value becomes the answer (an expression is checked arithmetic; a stated number is only a
+    claim).
     """
     from agentsmall.tools.calculator import evaluate
 
@@ -212,6 +249,17 @@ def check_answer(stated: str, expression: str) -> Check:
     shown = _show(value)
     claimed = _number(stated)
     exact = Decimal(str(value))
+    if not has_operation(expression):
+        same = claimed is not None and claimed == exact
+        return Check(
+            stated,
+            False,
+            "nothing to check",
+            shown,
+            f"unverified: the reasoner's expression {expression} is a bare number, "
+            "nothing for the calculator to check"
+            + ("" if same else f" (and it is not the stated answer {stated})"),
+        )
     if claimed is not None and abs(claimed - exact) <= Decimal("1e-9") * max(1, abs(exact)):
         return Check(
             stated,
@@ -358,6 +406,34 @@ class Escalator:
         if self.policy == "always":
             return True
         return self.policy == "auto" and looks_like_math(task)
+
+    def offers_escalate(self, step: int, escalated_steps: Iterable[int]) -> bool:
+        """Whether planner step `step` may call ``escalate`` (rule 1 in the module docstring).
+
+        Not under "never", and not on the step right after one that escalated (the task's
+        escalation is step 0): the planner has an answer to act on, so it must use a tool or
+        finish instead of asking again.
+        """
+        return self.policy != "never" and (step - 1) not in set(escalated_steps)
+
+    @staticmethod
+    def earlier_answer(problem: str, rows: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+        """The recorded escalation that already answers `problem` (rule 2), or None.
+
+        `problem` is already answered when it is the same as an escalated problem, or is an
+        answer the reasoner gave (its stated answer or the checked one): re-sending an answer
+        as a "problem" asks the reasoner nothing new. Only escalations that produced an answer
+        count; a failed one may be asked again.
+        """
+        wanted = _normal(problem)
+        for row in rows:
+            if row.get("answer") is None:
+                continue
+            if wanted == _normal(row["problem"]):
+                return row
+            if any(_same_answer(problem, row.get(k)) for k in ("answer", "stated_answer")):
+                return row
+        return None
 
     def substep_problems(self, calls: Iterable[Any], already: Sequence[str] = ()) -> list[str]:
         """String arguments of the step's tool calls that read as math (auto policy only).
@@ -517,6 +593,36 @@ class Escalator:
         """Unload the reasoner if the agent loaded it (a `LazyModel`; it reloads when needed)."""
         if isinstance(self.reasoner.model, LazyModel):
             self.reasoner.model.close()
+
+
+def _normal(text: str) -> str:
+    """Text compared for sameness: case, runs of spaces and trailing punctuation ignored."""
+    return " ".join(text.casefold().split()).rstrip(" .?!")
+
+
+_BARE_NUMBER = re.compile(r"[$\u20ac\u00a3]?\s*-?[\d,]*\.?\d+\s*%?")
+
+
+def _same_answer(problem: str, answer: str | None) -> bool:
+    """Whether `problem` is just `answer` again (the same text, or the same bare number)."""
+    if not answer:
+        return False
+    if _normal(problem) == _normal(answer):
+        return True
+    text = _normal(problem)
+    if not _BARE_NUMBER.fullmatch(text):
+        return False
+    mine, theirs = _number(text), _number(answer)
+    return mine is not None and mine == theirs
+
+
+def already_answered(row: dict[str, Any]) -> dict[str, Any]:
+    """What the planner reads for an escalate call that rule 2 does not send again."""
+    note = (
+        f"already answered at step {row['step']}: the reasoner's answer to "
+        f'"{row["problem"]}" is {row["answer"]}. {row["note"] or ""}'.strip()
+    )
+    return {"answer": row["answer"], "verified": bool(row["verified"]), "note": note}
 
 
 def problem_of(arguments: dict[str, Any]) -> str | None:

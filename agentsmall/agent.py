@@ -31,7 +31,14 @@ import jinja2
 
 from agentsmall import _audit
 from agentsmall._actions import ActionSpace, StepAction
-from agentsmall._escalation import ESCALATE, Escalation, Escalator, Reasoner, problem_of
+from agentsmall._escalation import (
+    ESCALATE,
+    Escalation,
+    Escalator,
+    Reasoner,
+    already_answered,
+    problem_of,
+)
 from agentsmall._native import NativePlanner
 from agentsmall._runner import (
     CallOutcome,
@@ -213,6 +220,8 @@ class Agent:
             if must_use_tool
             else self.constraint
         )
+        # Step action spaces with or without `escalate`, built once each (see `_step_space`).
+        self._spaces: dict[tuple[bool, bool], tuple[ActionSpace, JsonSchemaConstraint]] = {}
         self.model = load_model(model)
         # None: the JSON planner above; otherwise the model family's native format.
         self.native = NativePlanner.choose(
@@ -286,7 +295,7 @@ class Agent:
                     emit(Event("step_started", step))
                     started = time.time()
                     first = step == 1
-                    space = self.first_actions if first else self.actions
+                    space, constraint = self._step_space(run, step)
 
                     def on_text(text: str, step: int = step) -> None:
                         emit(Event("text", step, {"text": text}))
@@ -296,7 +305,7 @@ class Agent:
                         generation = await asyncio.to_thread(
                             self.model.generate,
                             prompt,
-                            constraint=self.first_constraint if first else self.constraint,
+                            constraint=constraint,
                             max_tokens=self.max_tokens_per_step,
                             on_text=on_text,
                         )
@@ -642,6 +651,38 @@ class Agent:
         if self.escalator is not None:
             self.escalator.close()
 
+    def _step_space(self, run: _Run, step: int) -> tuple[ActionSpace, JsonSchemaConstraint]:
+        """The action space of planner step `step` and its constraint.
+
+        Without escalation: `first_actions` on step 1, `actions` after. With it, the rules of
+        `agentsmall._escalation` apply: no ``escalate`` on the step after an escalation, and a
+        task the reasoner answered before step 1 frees step 1 from ``must_use_tool``.
+        """
+        must_call = step == 1 and not self.first_actions.allow_final_answer
+        if self.escalator is None:
+            if must_call:
+                return self.first_actions, self.first_constraint
+            return self.actions, self.constraint
+        rows = self.memory.escalations(run.session_id, run.run_id)
+        if any(r["step"] == 0 and r["answer"] is not None for r in rows):
+            must_call = False
+        offer = self.escalator.offers_escalate(step, (r["step"] for r in rows))
+        tools = self.offered_tools if offer else self.tools
+        must_call = must_call and bool(tools)  # with no tool to call, the step may answer
+        key = (must_call, offer)
+        if key not in self._spaces:
+            space = ActionSpace.from_tools(
+                tools, max_calls=self.actions.max_calls, allow_final_answer=not must_call
+            )
+            if space.schema == self.actions.schema:
+                self._spaces[key] = (self.actions, self.constraint)
+            elif space.schema == self.first_actions.schema:
+                self._spaces[key] = (self.first_actions, self.first_constraint)
+            else:
+                constraint = JsonSchemaConstraint(space.schema, list_of_unique_items=True)
+                self._spaces[key] = (space, constraint)
+        return self._spaces[key]
+
     async def _escalate(
         self,
         session_id: str,
@@ -673,6 +714,12 @@ class Agent:
         if problem is None:
             error = "escalate needs a non-empty problem"
             return _outcome(ESCALATE, arguments, None, error, 0.0, self.max_observation_chars)
+        assert self.escalator is not None
+        rows = self.memory.escalations(ctx.session_id, ctx.run_id)
+        earlier = self.escalator.earlier_answer(problem, rows)
+        if earlier is not None:  # not sent to the reasoner again (rule 2 of _escalation)
+            answer = already_answered(earlier)
+            return _outcome(ESCALATE, arguments, answer, None, 0.0, self.max_observation_chars)
         return await self._escalate(ctx.session_id, ctx.run_id, ctx.step, problem, "planner", emit)
 
     async def _escalate_before_planning(self, run: _Run, task: str, emit: EventCallback) -> None:

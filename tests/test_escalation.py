@@ -22,6 +22,7 @@ from agentsmall._escalation import (
     ESCALATE,
     Escalator,
     check_answer,
+    has_operation,
     looks_like_math,
 )
 from agentsmall._tool import _loop_tool
@@ -91,10 +92,16 @@ def make(
     return agent, planner_model, reasoner_model
 
 
-def offers_escalate(model: ScriptedModel) -> bool:
-    constraint = model.constraints[0]
+def offers_escalate(model: ScriptedModel, call_index: int = 0) -> bool:
+    constraint = model.constraints[call_index]
     assert constraint is not None
     return f'"const": "{ESCALATE}"' in json.dumps(constraint.schema)
+
+
+def offers_final_answer(model: ScriptedModel, call_index: int) -> bool:
+    constraint = model.constraints[call_index]
+    assert constraint is not None
+    return '"const": "final_answer"' in json.dumps(constraint.schema)
 
 
 # -- the detector --------------------------------------------------------------------------------
@@ -155,6 +162,30 @@ def test_an_expression_the_calculator_refuses_leaves_the_answer_unverified() -> 
     assert (check.answer, check.verified, check.result) == ("138", False, "unchecked")
     assert "could not be evaluated" in check.note
     assert check_answer("138", "").result == "unchecked"
+
+
+@pytest.mark.parametrize("expression", ["12", "(12)", " 12 = ", "12.0"])
+def test_a_bare_number_is_nothing_to_check_not_verified(expression: str) -> None:
+    """Answer 12 with expression 12 is the claim written twice: no calculation was checked."""
+    check = check_answer("12", expression)
+    assert (check.answer, check.verified, check.result) == ("12", False, "nothing to check")
+    assert check.note.startswith("unverified:") and "bare number" in check.note
+    assert "not the stated answer" not in check.note
+
+
+def test_a_bare_number_that_contradicts_the_answer_says_so_and_corrects_nothing() -> None:
+    check = check_answer("12", "-13")
+    assert (check.answer, check.verified, check.result) == ("12", False, "nothing to check")
+    assert "not the stated answer 12" in check.note
+
+
+@pytest.mark.parametrize(
+    ("expression", "computes"),
+    [("12", False), ("-12", False), ("((7))", False), ("3*4", True), ("sqrt(144)", True),
+     ("10 - 3", True), ("2**3", True), ("12 trays", False)],
+)  # fmt: skip
+def test_what_counts_as_an_operation(expression: str, computes: bool) -> None:
+    assert has_operation(expression) is computes
 
 
 # -- the internal tool ---------------------------------------------------------------------------
@@ -349,6 +380,156 @@ def test_an_answer_that_is_not_valid_json_is_a_failed_escalation(
     assert reasoner_verdicts == [(False, "reasoner")]  # counted, as an invalid output
 
 
+def test_a_bare_number_escalation_is_reported_as_nothing_to_check(
+    tmp_path: Path, agents: list[Agent]
+) -> None:
+    agent, planner, _ = make(
+        agents,
+        tmp_path,
+        [call(ESCALATE, problem="12 eggs, how many eggs?"), final("12")],
+        reasoner_replies("12", "12", "12"),
+    )
+    result = agent.run("Tell me about eggs.")
+    [escalation] = result.escalations
+    assert (escalation.answer, escalation.verified, escalation.check) == (
+        "12",
+        False,
+        "nothing to check",
+    )
+    data = result.as_dict()["escalations"][0]
+    assert {k: data[k] for k in ("problem", "answer", "model", "verified")} == {
+        "problem": "12 eggs, how many eggs?",
+        "answer": "12",
+        "model": "reasoner",
+        "verified": False,
+    }
+    assert data["check"] == "nothing to check" and data["seconds"] >= 0
+    seen = planner.calls[1][-1]["content"]
+    assert '"verified": false' in seen and "nothing for the calculator to check" in seen
+    [row] = agent.memory.escalations(result.session_id)
+    assert (row["verified"], row["check_result"]) == (0, "nothing to check")
+
+
+# -- the planner acts on an answer instead of asking again -------------------------------------
+
+
+def test_the_step_after_an_escalation_does_not_offer_escalate(
+    tmp_path: Path, agents: list[Agent]
+) -> None:
+    agent, planner, reasoner = make(
+        agents,
+        tmp_path,
+        [
+            call(ESCALATE, problem="What is 6 times 7?"),  # step 1: offered
+            call("lookup", city="Paris"),  # step 2: escalate is not offered
+            call(ESCALATE, problem="What is 6 times 8?"),  # step 3: offered again
+            final("48"),  # step 4: not offered
+        ],
+        reasoner_replies("6*7", "42", "6*7") + reasoner_replies("6*8", "48", "6*8"),
+    )
+    result = agent.run("Tell me something.")
+    assert result.output == "48" and len(result.escalations) == 2
+    assert [offers_escalate(planner, i) for i in range(4)] == [True, False, True, False]
+    assert all(offers_final_answer(planner, i) for i in range(4))
+    assert reasoner is not None and len(reasoner.calls) == 4
+
+
+def test_after_the_task_escalation_step_1_may_finish_but_not_escalate(
+    tmp_path: Path, agents: list[Agent]
+) -> None:
+    """The calculator agent's first step must call a tool; a checked reasoner answer before
+    step 1 lifts that (it is not an answer from memory), and step 1 cannot escalate again."""
+    task = "A baker makes 12 trays of 24 cookies and sells 150. How many cookies are left?"
+    agent, planner, _ = make(
+        agents,
+        tmp_path,
+        [final("138")],
+        reasoner_replies("288 - 150", "138", "12*24-150"),
+        escalation="always",
+        tools=TOOLS,
+        must_use_tool=True,
+    )
+    result = agent.run(task)
+    assert result.output == "138" and result.status == "completed"
+    assert not offers_escalate(planner, 0) and offers_final_answer(planner, 0)
+    prompt = "\n".join(m["content"] for m in planner.calls[0])
+    assert '"answer": "138"' in prompt and '"verified": true' in prompt
+
+
+def test_a_failed_task_escalation_keeps_the_must_use_tool_rule(
+    tmp_path: Path, agents: list[Agent]
+) -> None:
+    agent, planner, _ = make(
+        agents,
+        tmp_path,
+        [call("calculate", expression="12*24-150"), final("138")],
+        ["thinking", "not json"],
+        escalation="always",
+        tools=TOOLS,
+        must_use_tool=True,
+    )
+    result = agent.run("What is 12*24-150?")
+    assert result.output == "138"
+    assert not offers_final_answer(planner, 0) and not offers_escalate(planner, 0)
+    assert offers_final_answer(planner, 1) and offers_escalate(planner, 1)
+
+
+@pytest.mark.parametrize(
+    "again",
+    [
+        "What is 6 times 7?",  # the same problem
+        "  what is 6 TIMES 7 ",  # the same, up to case, spaces and punctuation
+        "42",  # the answer it was given, sent back as a "problem"
+        "42.0",
+        "$42",
+    ],
+)
+def test_an_answered_problem_is_not_sent_to_the_reasoner_again(
+    tmp_path: Path, agents: list[Agent], again: str
+) -> None:
+    agent, planner, reasoner = make(
+        agents,
+        tmp_path,
+        [
+            call(ESCALATE, problem="What is 6 times 7?"),
+            call("lookup", city="Paris"),
+            call(ESCALATE, problem=again),
+            final("42"),
+        ],
+        reasoner_replies("6*7", "42", "6*7"),  # one escalation's replies only
+    )
+    result = agent.run("Tell me something.")
+    assert reasoner is not None and len(reasoner.calls) == 2  # asked once
+    assert len(result.escalations) == 1  # the repeat is not an escalation: nothing was asked
+    repeat = result.steps[-1]
+    assert (repeat.tool, repeat.error) == (ESCALATE, None)
+    assert repeat.result["answer"] == "42" and repeat.result["verified"] is True
+    assert "already answered at step 1" in repeat.result["note"]
+    assert "already answered" in planner.calls[3][-1]["content"]
+
+
+def test_a_new_number_or_a_failed_problem_is_sent_again(
+    tmp_path: Path, agents: list[Agent]
+) -> None:
+    agent, _, reasoner = make(
+        agents,
+        tmp_path,
+        [
+            call(ESCALATE, problem="What is 6 times 7?"),  # fails: not JSON
+            call("lookup", city="Paris"),
+            call(ESCALATE, problem="What is 6 times 7?"),  # asked again: it had no answer
+            call("lookup", city="Rome"),
+            call(ESCALATE, problem="43"),  # a number that is not an earlier answer
+            final("42"),
+        ],
+        ["t", "not json", *reasoner_replies("6*7", "42", "6*7"), *reasoner_replies("", "43", "")],
+        max_steps=6,
+    )
+    result = agent.run("Tell me something.")
+    assert [e.check for e in result.escalations] == ["failed", "agrees", "unchecked"]
+    assert reasoner is not None and len(reasoner.calls) == 6
+
+
 # -- the record ------------------------------------------------------------------------------------
 
 
@@ -412,3 +593,119 @@ def test_an_escalator_built_from_a_name_does_not_load_the_model(tmp_path: Path) 
     assert escalator is not None
     model = escalator.reasoner.model
     assert (model.loaded, model.loads) == (False, 0)  # type: ignore[attr-defined]
+
+
+# -- planner-only vs escalate, side by side in one run -------------------------------------------
+
+
+def test_eval_gsm8k_runs_both_modes_in_one_process_and_prints_each_as_it_finishes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One scripted model, loaded once, serves both modes (and stands in as the reasoner)."""
+    from agentsmall.cli import _eval, main
+    from agentsmall.evals import shipped_data
+
+    model = ScriptedModel(
+        [
+            # planner mode: item 1 right, item 2 wrong
+            call("calculate", expression="3*12-10"),
+            final("She has 26 pencils left."),
+            call("multiply", a=60, b=4),
+            final("250 km"),
+            # escalate mode: the reasoner first, then the planner may finish at once
+            *reasoner_replies("3*12 = 36, 36-10 = 26", "26", "3*12-10"),
+            final("26"),
+            *reasoner_replies("60*4 = 250", "250", "60*4"),  # caught: 60*4 is 240
+            final("240"),
+        ]
+    )
+    loads: list[Any] = []
+    monkeypatch.setattr(_eval, "_load", lambda args: loads.append(args) or model)
+    out = tmp_path / "items.jsonl"
+    data = str(shipped_data() / "gsm8k" / "test.jsonl")
+    argv = ["eval", "gsm8k", "--data", data, "--limit", "2", "--out", str(out), "--json"]
+    code = main([*argv, "--mode", "planner", "--mode", "escalate"])
+    assert code == 0 and len(loads) == 1
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    planner, escalate = report["modes"]["planner"], report["modes"]["escalate"]
+    assert (planner["correct"], planner["planner_steps"]) == (1, 4)
+    assert (escalate["correct"], escalate["planner_steps"]) == (2, 2)
+    assert (escalate["escalations"], escalate["verified"], escalate["corrected"]) == (2, 1, 1)
+    assert (escalate["reasoner_right"], escalate["checked_answer_right"]) == (1, 2)
+    assert escalate["nothing_to_check"] == 0 and escalate["reasoner"] == "scripted"
+    # Each mode's figures are printed as soon as it finishes, planner first.
+    err = captured.err
+    assert err.index("gsm8k planner done") < err.index("gsm8k escalate done")
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["mode"], r["index"]) for r in rows] == [
+        ("planner", 0), ("planner", 1), ("escalate", 0), ("escalate", 1)
+    ]  # fmt: skip
+    assert rows[3]["escalations"][0]["check"] == "corrected"
+
+
+@pytest.mark.parametrize("extra", [[], ["--interleave"]])
+def test_eval_gsm8k_prints_one_table_for_both_modes(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], extra: list[str]
+) -> None:
+    from agentsmall.cli import _eval, main
+    from agentsmall.evals import shipped_data
+
+    model = ScriptedModel(
+        [call("calculate", expression="3*12-10"), final("26"), *reasoner_replies("", "26", "26"),
+         final("26")]
+    )  # fmt: skip
+    monkeypatch.setattr(_eval, "_load", lambda args: model)
+    data = str(shipped_data() / "gsm8k" / "test.jsonl")
+    code = main(["eval", "gsm8k", "--data", data, "--limit", "1", "--mode", "planner",
+                 "--mode", "escalate", *extra])  # fmt: skip
+    assert code == 0
+    captured = capsys.readouterr()
+    table = captured.out
+    assert table.count("GSM8K") == 1
+    assert "gsm8k planner done" in captured.err and "gsm8k escalate done" in captured.err
+    header = next(line for line in table.splitlines() if "planner" in line and "escalate" in line)
+    assert header.index("planner") < header.index("escalate")
+    [row] = [line for line in table.splitlines() if "nothing_to_check" in line]
+    assert "—" in row and "1" in row  # planner mode has no escalations; escalate had 1
+
+
+class _StopAfter(ScriptedModel):
+    """A scripted model whose generation number `stop_at` is interrupted (Ctrl-C)."""
+
+    def __init__(self, replies: Sequence[Any], stop_at: int) -> None:
+        super().__init__(replies)
+        self.stop_at = stop_at
+
+    def generate(self, messages: Any, **kwargs: Any) -> Any:
+        if len(self.calls) + 1 == self.stop_at:
+            raise KeyboardInterrupt
+        return super().generate(messages, **kwargs)
+
+
+def test_interleaved_modes_stopped_half_way_report_the_items_every_mode_finished(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from agentsmall.cli import _eval, main
+    from agentsmall.evals import shipped_data
+
+    model = _StopAfter(
+        [
+            call("calculate", expression="3*12-10"),  # item 1, planner
+            final("26"),
+            *reasoner_replies("", "26", "3*12-10"),  # item 1, escalate
+            final("26"),
+            call("multiply", a=60, b=4),  # item 2, planner: stopped at its second step
+        ],
+        stop_at=7,
+    )
+    monkeypatch.setattr(_eval, "_load", lambda args: model)
+    data = str(shipped_data() / "gsm8k" / "test.jsonl")
+    argv = ["eval", "gsm8k", "--data", data, "--limit", "2", "--interleave", "--json"]
+    code = main([*argv, "--mode", "planner", "--mode", "escalate"])
+    assert code == 130
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert {m: r["n"] for m, r in report["modes"].items()} == {"planner": 1, "escalate": 1}
+    assert report["modes"]["escalate"]["verified"] == 1
+    assert "the first 1 items, which every mode finished" in captured.err

@@ -41,7 +41,9 @@ def test_a_real_reasoner_answers_under_its_constraint_and_is_recorded(
         assert reasoner.loads == 1
         assert (escalation.trigger, escalation.model) == ("task", "smollm2-135m")
         assert escalation.error is None, escalation.error
-        assert escalation.check in ("agrees", "corrected", "unchecked")
+        assert escalation.check in ("agrees", "corrected", "nothing to check", "unchecked")
+        # Only a calculation the calculator agreed with is verified (a bare number is not).
+        assert escalation.verified == (escalation.check == "agrees")
         assert escalation.answer  # whatever it is, the planner was given one
         assert escalation.output_tokens > 0 and escalation.seconds > 0
         [row] = agent.memory.escalations(result.session_id)

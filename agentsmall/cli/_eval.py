@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,10 +20,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from agentsmall.errors import ConfigError
-from agentsmall.evals import CATEGORIES, MODES, load_bfcl, load_gsm8k, run_bfcl, run_gsm8k
+from agentsmall.evals import CATEGORIES, MODES, load_bfcl, load_gsm8k, run_bfcl, run_gsm8k_modes
 from agentsmall.evals._bfcl import DEFAULT_MAX_TOKENS
-from agentsmall.evals._gsm8k import GSM8K_MODES, check_gsm8k_mode
-from agentsmall.models import load_model
+from agentsmall.evals._gsm8k import GSM8K_MODES, Gsm8kStopped, check_gsm8k_mode
+from agentsmall.models import LazyModel, load_model
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -45,7 +47,23 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
     gsm8k = kinds.add_parser("gsm8k", help="arithmetic word problems with the calculator agent")
     gsm8k.add_argument("--data", required=True, help="the GSM8K test.jsonl file")
-    gsm8k.add_argument("--mode", default="planner", choices=GSM8K_MODES)
+    gsm8k.add_argument(
+        "--mode",
+        action="append",
+        choices=GSM8K_MODES,
+        help="planner (default) or escalate; repeat to compare modes in one run on the same items",
+    )
+    gsm8k.add_argument(
+        "--interleave",
+        action="store_true",
+        help="run every mode on an item before the next item (fair under changing load; a run"
+        " stopped by Ctrl-C or SIGTERM still reports the items every mode finished)",
+    )
+    gsm8k.add_argument(
+        "--reasoner",
+        help="escalate mode's reasoner, preset name or .gguf path, loaded at its first use"
+        " (default: the planner model stands in)",
+    )
     _common(gsm8k)
     gsm8k.set_defaults(handler=eval_gsm8k)
 
@@ -152,22 +170,124 @@ def eval_bfcl(args: argparse.Namespace) -> int:
 
 
 def eval_gsm8k(args: argparse.Namespace) -> int:
-    check_gsm8k_mode(args.mode)  # before loading anything
+    from agentsmall.cli import err
+
+    modes: list[str] = list(dict.fromkeys(args.mode or ["planner"]))
+    for mode in modes:
+        check_gsm8k_mode(mode)  # before loading anything
     items = load_gsm8k(args.data, limit=args.limit)
     model = _load(args)
-    with _item_log(args.out) as log, _progress() as progress:
-        task = progress.add_task("gsm8k", total=len(items), status="")
-        correct = [0]
+    reasoner = None
+    if args.reasoner and "escalate" in modes:
+        options = {} if args.threads is None else {"threads": args.threads}
+        reasoner = LazyModel(args.reasoner, **options)  # loaded at the first escalation
+    reports: dict[str, dict[str, Any]] = {}
+    status = 0
+    try:
+        with _item_log(args.out) as log, _progress() as progress:
+            task = progress.add_task("gsm8k", total=len(items) * len(modes), status="")
+            scores = {mode: [0, 0] for mode in modes}
 
-        def advance(result: Any) -> None:
-            log(result.as_dict())
-            correct[0] += result.correct
-            progress.update(task, advance=1, status=f"{correct[0]} right")
+            def advance(result: Any) -> None:
+                log(result.as_dict())
+                score = scores[result.mode]
+                score[0] += result.correct
+                score[1] += 1
+                status = "  ".join(f"{m} {c}/{t}" for m, (c, t) in scores.items() if t)
+                progress.update(task, advance=1, status=status)
 
-        run = run_gsm8k(model, items, mode=args.mode, on_result=advance)
+            def finished(mode: str, run: Any) -> None:
+                # At once, on stderr: a long run stopped half way keeps its finished modes.
+                reports[mode] = run.report
+                progress.console.print(f"gsm8k {mode} done: {json.dumps(run.report)}")
+
+            with _stop_on_sigterm():
+                runs = run_gsm8k_modes(
+                    model,
+                    items,
+                    modes=modes,
+                    reasoner=reasoner,
+                    on_result=advance,
+                    on_mode=finished,
+                    interleave=args.interleave,
+                )
+            for mode, run in runs.items():  # interleaved modes all finish at the end
+                if mode not in reports:
+                    finished(mode, run)
+    except Gsm8kStopped as stopped:
+        reports = {mode: run.report for mode, run in stopped.runs.items()}
+        how = (
+            f"the first {stopped.paired} items, which every mode finished"
+            if stopped.paired
+            else "each mode's own finished items (no item was finished by every mode)"
+        )
+        err.print(f"[yellow]stopped: the table covers {how}[/]")
+        status = 130
+    finally:
+        if reasoner is not None:
+            reasoner.close()
     if args.json:
-        print(json.dumps(run.report, ensure_ascii=False))
-        return 0
-    keys = ["n", "accuracy", "valid_rate", "mean_seconds", "completed", "planner_steps"]
-    _print_table(f"GSM8K · {model.name}", {args.mode: run.report}, keys)
-    return 0
+        report = {"category": "gsm8k", "data": args.data, "n": len(items), "modes": reports}
+        print(json.dumps(report, ensure_ascii=False))
+        return status
+    keys = ["n", "accuracy", "correct", "completed", "mean_seconds", "planner_steps", "valid_rate"]
+    if "escalate" in modes:
+        keys += [
+            "escalations",
+            "verified",
+            "corrected",
+            "nothing_to_check",
+            "unchecked",
+            "failed",
+            "reasoner_right",
+            "checked_answer_right",
+            "reasoner_output_tokens",
+        ]
+    title = f"GSM8K · {Path(args.data).name} · planner {model.name}"
+    if "escalate" in modes:
+        title += f" · reasoner {reasoner.name if reasoner is not None else model.name}"
+    order = "item by item" if args.interleave else "one after the other"
+    err.print(f"[dim]same items, same process: {', '.join(modes)} {order}[/]")
+    _print_side_by_side(title, reports, keys)
+    return status
+
+
+@contextmanager
+def _stop_on_sigterm() -> Iterator[None]:
+    """SIGTERM stops an evaluation like Ctrl-C, so a long run stopped from outside (`kill`;
+    background jobs ignore SIGINT) still prints what it finished. The main thread only."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _print_side_by_side(title: str, rows: dict[str, dict[str, Any]], keys: list[str]) -> None:
+    """One table, a column per mode and a row per figure: it stays readable at 80 columns
+    however many escalation figures there are ("—" where a mode has no such figure)."""
+    table = Table(title=title)
+    table.add_column("")
+    for mode in rows:
+        table.add_column(mode, justify="right")
+    for key in keys:
+        cells = []
+        for report in rows.values():
+            value = report.get(key)
+            if value is None:
+                cells.append("—")
+            elif key in ("accuracy", "valid_rate"):
+                cells.append(f"{value:.1%}")
+            elif isinstance(value, float):
+                cells.append(f"{value:.2f}")
+            else:
+                cells.append(str(value))
+        table.add_row(key, *cells)
+    Console().print(table)

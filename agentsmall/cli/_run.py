@@ -100,7 +100,12 @@ def _show(event: Event) -> None:
         err.print(f"[cyan]step {event.step}[/] [red]✗ {escape(event.data['error'])}[/]")
     elif event.kind == "escalation":
         data = event.data
-        mark = "[green]✓ verified[/]" if data["verified"] else "[yellow]unverified[/]"
+        if data["verified"]:
+            mark = "[green]✓ verified[/]"
+        elif data.get("check") == "nothing to check":  # a bare number: no calculation to check
+            mark = "[yellow]unverified (nothing to check)[/]"
+        else:
+            mark = "[yellow]unverified[/]"
         err.print(
             f"[cyan]step {event.step}[/] ⇢ escalated to {escape(data['model'])}: "
             f"{escape(str(data['answer']))} {mark} [dim]({data['output_tokens']} tokens, "
@@ -167,8 +172,10 @@ def run_command(args: argparse.Namespace) -> int:
     )
     if result.escalations:
         verified = sum(e.verified for e in result.escalations)
+        bare = sum(e.check == "nothing to check" for e in result.escalations)
         err.print(
-            f"[dim]escalations: {len(result.escalations)} ({verified} verified), "
+            f"[dim]escalations: {len(result.escalations)} ({verified} verified, "
+            f"{bare} with nothing to check), "
             f"{sum(e.output_tokens for e in result.escalations)} reasoner tokens in "
             f"{sum(e.seconds for e in result.escalations):.1f} s[/]"
         )

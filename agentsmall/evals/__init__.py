@@ -21,7 +21,15 @@ from agentsmall.evals._data import (
     load_gsm8k,
     shipped_data,
 )
-from agentsmall.evals._gsm8k import Gsm8kRun, last_number, run_gsm8k, same_number
+from agentsmall.evals._gsm8k import (
+    Gsm8kResult,
+    Gsm8kRun,
+    escalation_figures,
+    last_number,
+    run_gsm8k,
+    run_gsm8k_modes,
+    same_number,
+)
 from agentsmall.evals._modes import MODES, Attempt, first_json_value, run_step
 from agentsmall.evals._schema import BfclTools, to_json_schema, tools_for
 
@@ -33,12 +41,14 @@ __all__ = [
     "BfclRun",
     "BfclTools",
     "Gsm8kItem",
+    "Gsm8kResult",
     "Gsm8kRun",
     "ItemResult",
     "Verdict",
     "check_call",
     "check_calls",
     "check_irrelevance",
+    "escalation_figures",
     "first_json_value",
     "has_call",
     "judge",
@@ -48,6 +58,7 @@ __all__ = [
     "normalise_string",
     "run_bfcl",
     "run_gsm8k",
+    "run_gsm8k_modes",
     "run_step",
     "same_number",
     "shipped_data",
