@@ -21,7 +21,13 @@ from agentsmall import _audit
 from agentsmall._actions import MAX_INTEGER_DIGITS, ActionSpace
 from agentsmall._tool import tool
 from agentsmall.agent import Agent
-from agentsmall.decoding import Decoder, TokenVocabulary, compile_json_schema
+from agentsmall.decoding import (
+    BACKENDS,
+    Decoder,
+    TokenVocabulary,
+    compile_json_schema,
+    json_schema_regex,
+)
 from agentsmall.decoding._repeats import RepeatWatcher, close_then_comma_tokens, comma_tokens
 from agentsmall.errors import ContextOverflowError, DecodingError
 from agentsmall.models import JsonSchemaConstraint, ScriptedModel, load_model
@@ -75,6 +81,27 @@ def advance(guide: outlines_core.Guide, model: Any, text: str) -> None:
 
 def user(content: str) -> list[dict[str, str]]:
     return [{"role": "user", "content": content}]
+
+
+def matcher(model: Any, schema: dict[str, Any], backend: str, text: str = "") -> Any:
+    """A fresh `Matcher` of `backend` for `schema`, advanced over `text`."""
+    decoder = model._decoder
+    started = decoder._matcher(decoder.compile(json_schema_regex(schema), backend=backend))
+    for token in model._llm.tokenize(text.encode(), add_bos=False, special=False):
+        started.advance(token)
+    return started
+
+
+@pytest.fixture
+def backend_model(embedded_model: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """The embedded model with its constraint backend set to the test's parameter."""
+    before = embedded_model.constraint_backend
+    embedded_model.constraint_backend = request.param
+    yield embedded_model
+    embedded_model.constraint_backend = before
+
+
+each_backend = pytest.mark.parametrize("backend_model", BACKENDS, indirect=True)
 
 
 # -- vocabulary --------------------------------------------------------------------------------
@@ -132,19 +159,54 @@ def test_fingerprint_is_stable_across_extractions(embedded_model: Any) -> None:
 # -- the mask ----------------------------------------------------------------------------------
 
 
-def test_special_tokens_cannot_be_emitted_inside_a_json_string(embedded_model: Any) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_special_tokens_cannot_be_emitted_inside_a_json_string(embedded_model: Any,
+                                                               backend: str) -> None:
     vocabulary = embedded_model._vocabulary
     control = control_token_ids(embedded_model._llm)
-    guide = outlines_core.Guide(compile_json_schema(STRING_SCHEMA, vocabulary).index)
-    advance(guide, embedded_model, '{"s": "')
-    allowed = embedded_model._decoder._allowed(guide)
+    inside = matcher(embedded_model, STRING_SCHEMA, backend, '{"s": "')
+    allowed = embedded_model._decoder._allowed(inside)
 
     assert allowed.shape == (vocabulary.size,)
-    assert set(np.flatnonzero(allowed)) == set(guide.get_tokens())
     assert allowed.sum() > 10_000  # almost anything may go in a string...
     assert not allowed[control].any()  # ... but never a control token
     assert not allowed[sorted(vocabulary.end_token_ids)].any()
     assert all(vocabulary.pieces[t] is not None for t in np.flatnonzero(allowed))
+    if backend == "outlines":
+        guide = outlines_core.Guide(compile_json_schema(STRING_SCHEMA, vocabulary).index)
+        advance(guide, embedded_model, '{"s": "')
+        assert set(np.flatnonzero(allowed)) == set(guide.get_tokens())
+
+
+def test_both_backends_agree_token_by_token(embedded_model: Any) -> None:
+    """The backends compute masks differently (a prebuilt index, lazy derivatives) from the
+    same regex. Along whole tool calls, token by token: llguidance never allows a token the
+    index refuses; where the model has a real choice they allow exactly the same tokens; where
+    the text ahead is forced, llguidance may allow fewer ways to split it into tokens (it keeps
+    to the tokenizer's own splits, as our forced strings do)."""
+    schema = ActionSpace.from_tools([multiply]).schema
+    decoder = embedded_model._decoder
+    texts = [
+        '[{"tool": "multiply", "arguments": {"a": 12, "b": -7}}]',
+        '[{"tool": "final_answer", "arguments": {"answer": "It is \\"84\\" ü 🙂."}}]',
+    ]
+    for text in texts:
+        index, lazy = (matcher(embedded_model, schema, backend)
+                       for backend in ("outlines", "llguidance"))
+        tokens = embedded_model._llm.tokenize(text.encode(), add_bos=False, special=False)
+        for position, token in enumerate([*tokens, None]):
+            by_index, by_lazy = decoder._allowed(index), decoder._allowed(lazy)
+            assert not (by_lazy & ~by_index).any(), (text, position)
+            if not lazy._matcher.compute_ff_bytes():
+                difference = np.flatnonzero(by_index != by_lazy)
+                assert difference.size == 0, (text, position, difference[:10])
+            if token is None:
+                assert index.is_finished() and lazy.is_finished()
+                assert by_lazy[embedded_model._vocabulary.eos_token_id]
+            else:
+                assert by_lazy[token], (text, position)
+                index.advance(token)
+                lazy.advance(token)
 
 
 def test_a_vocabulary_with_control_pieces_would_leak_them(embedded_model: Any) -> None:
@@ -300,28 +362,35 @@ def _action_case() -> tuple[list[dict[str, str]], dict[str, Any]]:
     return messages, agent.actions.schema
 
 
-def test_forced_strings_are_tokenized_canonically_and_batched(embedded_model: Any) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_forced_strings_are_tokenized_canonically_and_batched(embedded_model: Any,
+                                                              backend: str) -> None:
     """Text the constraint forces goes in as the tokenizer writes it, without model calls."""
     messages, schema = _action_case()
-    vocabulary = embedded_model._vocabulary
-    compiled = compile_json_schema(schema, vocabulary)
     decoder = embedded_model._decoder
+    compiled = decoder.compile(json_schema_regex(schema), backend=backend)
     prompt = embedded_model.tokenize_prompt(messages)
     with_strings = decoder.generate(prompt, constraint=compiled, max_tokens=64)
     without = decoder.generate(prompt, constraint=compiled, max_tokens=64, forced_strings=False)
     record_and_validate(with_strings.text, schema, embedded_model)
-    assert with_strings.forced_tokens > without.forced_tokens
+    if backend == "outlines":
+        # The index also allows other splits of forced text (`{` + `"`), so only the string
+        # lookahead finds the whole run.
+        assert with_strings.forced_tokens > without.forced_tokens
+    else:
+        # llguidance allows only the tokenizer's own split of forced text: one token at a time.
+        assert with_strings.tokens == without.tokens
+        assert with_strings.forced_tokens == without.forced_tokens > 0
     # The opening of every action is forced; it must be the tokenizer's own tokenization.
-    opening = b'[{"tool": "'
-    run = compiled.forced_run(outlines_core.Guide(compiled.index).get_state(), decoder._tokenize)
-    assert run is not None and run.text == opening
-    assert list(run.tokens) == embedded_model._llm.tokenize(opening, add_bos=False)
-    assert with_strings.tokens[: len(run.tokens)] == list(run.tokens)
+    opening = embedded_model._llm.tokenize(b'[{"tool": "', add_bos=False)
+    assert decoder._matcher(compiled).forced_tokens() == opening
+    assert with_strings.tokens[: len(opening)] == opening
 
 
 @pytest.mark.parametrize("case", [_city_case, _action_case], ids=["city-object", "action"])
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_fast_forward_gives_the_text_of_stepwise_greedy_decoding(embedded_model: Any,
-                                                                 case: Any) -> None:
+                                                                 case: Any, backend: str) -> None:
     """Single forced tokens, appended unsampled and evaluated in batches, change nothing.
 
     (Forced *strings*, tokenized canonically, may split text into other tokens than greedy
@@ -334,7 +403,7 @@ def test_fast_forward_gives_the_text_of_stepwise_greedy_decoding(embedded_model:
     embedded_model._llm.reset()
     generation = embedded_model._decoder.generate(
         embedded_model.tokenize_prompt(messages),
-        constraint=compile_json_schema(schema, embedded_model._vocabulary),
+        constraint=embedded_model._decoder.compile(json_schema_regex(schema), backend=backend),
         max_tokens=64,
         forced_strings=False,
     )
@@ -350,8 +419,10 @@ def test_fast_forward_gives_the_text_of_stepwise_greedy_decoding(embedded_model:
     assert generation.text == expected
 
 
-def test_a_failing_mask_raises_instead_of_returning_text(embedded_model: Any,
+@each_backend
+def test_a_failing_mask_raises_instead_of_returning_text(backend_model: Any,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    embedded_model = backend_model
     messages = user("Name a color.")
     constraint = JsonSchemaConstraint(COLOR_SCHEMA)
     # Twice, so that the baseline, like every later call, reuses the cached prompt.
@@ -363,11 +434,11 @@ def test_a_failing_mask_raises_instead_of_returning_text(embedded_model: Any,
     original = Decoder._allowed
     calls = 0
 
-    def empty_on_first(self: Decoder, guide: outlines_core.Guide) -> np.ndarray:
+    def empty_on_first(self: Decoder, matcher: Any) -> np.ndarray:
         # The first mask is asked for after the forced opening `{"color": "` has streamed.
         nonlocal calls
         calls += 1
-        allowed = original(self, guide)
+        allowed = original(self, matcher)
         return np.zeros_like(allowed) if calls == 1 else allowed
 
     streamed: list[str] = []
@@ -380,40 +451,66 @@ def test_a_failing_mask_raises_instead_of_returning_text(embedded_model: Any,
     assert streamed  # text had begun to stream, yet no Generation was returned
 
     # 2. The constraint itself fails to write the mask, or refuses a token.
-    real_guide = outlines_core.Guide
-
-    class BrokenGuide:
-        def __init__(self, index: outlines_core.Index, broken: str) -> None:
-            self._guide = real_guide(index)
-            self._broken = broken
-
-        def write_mask_into(self, *args: Any) -> None:
-            if self._broken == "mask":
-                raise RuntimeError("mask exploded")
-            self._guide.write_mask_into(*args)
-
-        def advance(self, *args: Any) -> Any:
-            if self._broken == "advance":
-                raise ValueError("no such transition")
-            return self._guide.advance(*args)
-
-        def is_finished(self) -> bool:
-            return self._guide.is_finished()
-
-        def get_state(self) -> int:
-            return self._guide.get_state()
-
     for broken, message in [("mask", "failed to produce a token mask: mask exploded"),
                             ("advance", "rejected token")]:
         with monkeypatch.context() as patch:
-            patch.setattr(outlines_core, "Guide",
-                          lambda index, broken=broken: BrokenGuide(index, broken))
+            break_the_constraint(patch, embedded_model.constraint_backend, broken)
             with pytest.raises(DecodingError, match=message):
                 embedded_model.generate(messages, constraint=constraint, max_tokens=16)
 
     # The model is still usable, and its cache still right, after the failures.
     after = embedded_model.generate(messages, constraint=constraint, max_tokens=16)
     assert after.text == baseline.text
+
+
+def break_the_constraint(patch: pytest.MonkeyPatch, backend: str, broken: str) -> None:
+    """Make `backend`'s mask writing raise, or its token advance fail, the way each library
+    fails: outlines-core raises; llguidance returns False and enters an error state."""
+    if backend == "outlines":
+        real_guide = outlines_core.Guide
+
+        class BrokenGuide:
+            def __init__(self, index: outlines_core.Index) -> None:
+                self._guide = real_guide(index)
+
+            def write_mask_into(self, *args: Any) -> None:
+                if broken == "mask":
+                    raise RuntimeError("mask exploded")
+                self._guide.write_mask_into(*args)
+
+            def advance(self, *args: Any) -> Any:
+                if broken == "advance":
+                    raise ValueError("no such transition")
+                return self._guide.advance(*args)
+
+            def is_finished(self) -> bool:
+                return self._guide.is_finished()
+
+            def get_state(self) -> int:
+                return self._guide.get_state()
+
+        patch.setattr(outlines_core, "Guide", BrokenGuide)
+        return
+    import llguidance
+
+    real_matcher = llguidance.LLMatcher
+
+    class BrokenMatcher:
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            self._matcher = real_matcher(*args, **kwargs)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._matcher, name)
+
+        def unsafe_compute_mask_ptr(self, *args: Any) -> None:
+            if broken == "mask":
+                raise RuntimeError("mask exploded")
+            self._matcher.unsafe_compute_mask_ptr(*args)
+
+        def consume_token(self, token: int) -> bool:
+            return False if broken == "advance" else self._matcher.consume_token(token)
+
+    patch.setattr(llguidance, "LLMatcher", BrokenMatcher)
 
 
 VALIDATION_CASES = {

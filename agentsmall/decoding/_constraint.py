@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import outlines_core
 from outlines_core.json_schema import build_regex_from_schema
 
@@ -82,6 +83,36 @@ def json_schema_regex(schema: dict) -> str:
         return _canonical_layout(build_regex_from_schema(json.dumps(schema), _SEPARATOR_MARK))
     except Exception as exc:  # outlines-core raises plain ValueError/RuntimeError
         raise DecodingError(f"cannot turn this JSON schema into a constraint: {exc}") from exc
+
+
+class OutlinesMatcher:
+    """One generation's position in a `CompiledConstraint` (see `Matcher` in `_engine`)."""
+
+    def __init__(
+        self, constraint: CompiledConstraint, tokenize: Callable[[bytes], list[int]]
+    ) -> None:
+        self._constraint = constraint
+        self._guide = outlines_core.Guide(constraint.index)
+        self._tokenize = tokenize
+
+    def write_mask(self, words: np.ndarray) -> None:
+        try:
+            self._guide.write_mask_into(words.ctypes.data, words.size, words.itemsize)
+        except Exception as exc:
+            raise DecodingError(f"the constraint failed to produce a token mask: {exc}") from exc
+
+    def advance(self, token: int) -> None:
+        try:
+            self._guide.advance(token, False)
+        except Exception as exc:
+            raise DecodingError(f"the constraint rejected token {token}: {exc}") from exc
+
+    def forced_tokens(self) -> list[int]:
+        run = self._constraint.forced_run(self._guide.get_state(), self._tokenize)
+        return list(run.tokens) if run is not None else []
+
+    def is_finished(self) -> bool:
+        return self._guide.is_finished()
 
 
 def _disk_path(regex: str, vocabulary: TokenVocabulary) -> Path:

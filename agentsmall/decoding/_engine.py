@@ -1,4 +1,4 @@
-"""The token loop: llama.cpp evaluates, outlines-core masks, we pick.
+"""The token loop: llama.cpp evaluates, the constraint (llguidance or outlines-core) masks.
 
 We drive llama.cpp ourselves instead of handing it a logits processor, for three reasons:
 
@@ -14,18 +14,65 @@ We drive llama.cpp ourselves instead of handing it a logits processor, for three
 from __future__ import annotations
 
 import codecs
+import os
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import llama_cpp
+import llguidance
 import numpy as np
-import outlines_core
 
-from agentsmall.decoding._constraint import CompiledConstraint
+from agentsmall.decoding._constraint import CompiledConstraint, OutlinesMatcher, compile_regex
+from agentsmall.decoding._llguidance import (
+    GrammarConstraint,
+    LLGuidanceMatcher,
+    compile_grammar,
+    llguidance_tokenizer,
+)
 from agentsmall.decoding._repeats import RepeatWatcher, close_then_comma_tokens, comma_tokens
 from agentsmall.decoding._vocabulary import TokenVocabulary
 from agentsmall.errors import ContextOverflowError, DecodingError
+
+Constraint = CompiledConstraint | GrammarConstraint
+"""A compiled constraint of either backend: an outlines-core index or an llguidance grammar."""
+
+BACKENDS = ("llguidance", "outlines")
+BACKEND_ENV = "AGENTSMALL_CONSTRAINT_BACKEND"
+
+
+def default_backend() -> str:
+    """$AGENTSMALL_CONSTRAINT_BACKEND, else llguidance (measured faster: docs/BENCHMARKS.md).
+
+    Both backends take the same regex (outlines-core derives it from the JSON schema), so they
+    accept the same texts; llguidance needs no index, so a new tool set costs ~2 ms instead of
+    0.5-14 s, and a disk cache is not needed.
+    """
+    configured = os.environ.get(BACKEND_ENV, "").strip().lower()
+    if configured and configured not in BACKENDS:
+        raise ValueError(f"{BACKEND_ENV}={configured!r}: choose one of {', '.join(BACKENDS)}")
+    return configured or "llguidance"
+
+
+class Matcher(Protocol):
+    """Where one generation stands in its constraint; both backends provide one.
+
+    Every method raises DecodingError when the constraint fails, so that nothing is ever
+    generated without a working mask.
+    """
+
+    def write_mask(self, words: np.ndarray) -> None:
+        """Write the allowed next tokens as bits (little-endian 32-bit words)."""
+
+    def advance(self, token: int) -> None: ...
+
+    def forced_tokens(self) -> list[int]:
+        """Tokens the constraint forces from here (as the tokenizer writes them), or []."""
+
+    def is_finished(self) -> bool:
+        """Whether the text so far is complete (it may still be allowed to go on)."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +103,30 @@ class Decoder:
         self._free_allowed[list(vocabulary.end_token_ids)] = True
         self._no_comma = ~comma_tokens(vocabulary.pieces)
         self._no_close_then_comma = ~close_then_comma_tokens(vocabulary.pieces)
+        self._llguidance: llguidance.LLTokenizer | None = None
+        self._llguidance_lock = threading.Lock()
+
+    # -- constraints ---------------------------------------------------------------------------
+
+    def compile(self, regex: str, *, backend: str) -> Constraint:
+        """`regex` compiled for this model by `backend` ("llguidance" or "outlines")."""
+        if backend == "llguidance":
+            return compile_grammar(regex, self.llguidance_tokenizer())
+        if backend == "outlines":
+            return compile_regex(regex, self.vocabulary)
+        raise ValueError(f"unknown constraint backend {backend!r}; choose one of {BACKENDS}")
+
+    def llguidance_tokenizer(self) -> llguidance.LLTokenizer:
+        """Built on first use (0.3-1.3 s), then kept for the life of the model."""
+        with self._llguidance_lock:
+            if self._llguidance is None:
+                self._llguidance = llguidance_tokenizer(self.llm, self.vocabulary)
+            return self._llguidance
+
+    def _matcher(self, constraint: Constraint) -> Matcher:
+        if isinstance(constraint, GrammarConstraint):
+            return LLGuidanceMatcher(constraint, self.llguidance_tokenizer())
+        return OutlinesMatcher(constraint, self._tokenize)
 
     # -- KV cache ------------------------------------------------------------------------------
 
@@ -97,11 +168,8 @@ class Decoder:
 
     # -- generation ----------------------------------------------------------------------------
 
-    def _allowed(self, guide: outlines_core.Guide) -> np.ndarray:
-        try:
-            guide.write_mask_into(self._mask_words.ctypes.data, self._mask_words.size, 4)
-        except Exception as exc:
-            raise DecodingError(f"the constraint failed to produce a token mask: {exc}") from exc
+    def _allowed(self, matcher: Matcher) -> np.ndarray:
+        matcher.write_mask(self._mask_words)
         bits = np.unpackbits(self._mask_words.view(np.uint8), bitorder="little")
         return bits[: self._n_vocab].astype(bool)
 
@@ -112,7 +180,7 @@ class Decoder:
         self,
         prompt: Sequence[int],
         *,
-        constraint: CompiledConstraint | None,
+        constraint: Constraint | None,
         max_tokens: int,
         on_text: Callable[[str], None] | None = None,
         temperature: float = 0.0,
@@ -147,10 +215,10 @@ class Decoder:
         first_token_at = 0.0
         finish = "length"
         while len(run.tokens) < max_tokens:
-            if run.guide is not None and fast_forward and forced_strings:
-                ahead = constraint.forced_run(run.guide.get_state(), self._tokenize)  # type: ignore[union-attr]
-                if ahead is not None:
-                    take = ahead.tokens[: max_tokens - len(run.tokens)]
+            if run.matcher is not None and fast_forward and forced_strings:
+                ahead = run.matcher.forced_tokens()
+                if ahead:
+                    take = ahead[: max_tokens - len(run.tokens)]
                     for token in take:
                         run.append(token)
                     pending.extend(take)
@@ -159,7 +227,7 @@ class Decoder:
                     continue
             allowed, n_allowed = run.allowed()
             if n_allowed == 0:
-                if run.guide is not None and run.guide.is_finished():
+                if run.matcher is not None and run.matcher.is_finished():
                     finish = "stop"
                     break
                 raise DecodingError(
@@ -174,14 +242,14 @@ class Decoder:
                     pending = []
                 token = _pick(self._logits(), allowed, temperature, rng)
             if token in self.vocabulary.end_token_ids or (
-                run.guide is not None and token == self.vocabulary.eos_token_id
+                run.matcher is not None and token == self.vocabulary.eos_token_id
             ):
                 finish = "stop"
                 break
             run.append(token)
             pending.append(token)
             first_token_at = first_token_at or time.perf_counter() - started
-        if finish == "length" and run.guide is not None and run.guide.is_finished():
+        if finish == "length" and run.matcher is not None and run.matcher.is_finished():
             finish = "stop"
         # Keep the KV cache in step with what was generated, so a next prompt that starts with
         # this output (the next agent step) reuses it.
@@ -201,19 +269,19 @@ class Decoder:
 
 
 class _Run:
-    """The state of one generation: guide, output so far, streamed text, repeat watcher."""
+    """The state of one generation: matcher, output so far, streamed text, repeat watcher."""
 
     def __init__(
         self,
         decoder: Decoder,
-        constraint: CompiledConstraint | None,
+        constraint: Constraint | None,
         on_text: Callable[[str], None] | None,
         close_list_on_repeat: bool,
     ) -> None:
         self.decoder = decoder
-        self.guide = outlines_core.Guide(constraint.index) if constraint is not None else None
+        self.matcher = decoder._matcher(constraint) if constraint is not None else None
         self.on_text = on_text
-        self.watcher = RepeatWatcher() if close_list_on_repeat and self.guide else None
+        self.watcher = RepeatWatcher() if close_list_on_repeat and self.matcher else None
         self.tokens: list[int] = []
         self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._parts: list[str] = []
@@ -221,9 +289,9 @@ class _Run:
     def allowed(self) -> tuple[np.ndarray, int]:
         """The tokens allowed next, and how many there are."""
         decoder = self.decoder
-        if self.guide is None:
+        if self.matcher is None:
             return decoder._free_allowed, 2
-        allowed = decoder._allowed(self.guide)
+        allowed = decoder._allowed(self.matcher)
         watcher = self.watcher
         if watcher is not None and (watcher.repeated or watcher.may_repeat):
             narrowed = allowed & decoder._no_close_then_comma
@@ -236,11 +304,8 @@ class _Run:
         return allowed, int(np.count_nonzero(allowed))
 
     def append(self, token: int) -> None:
-        if self.guide is not None:
-            try:
-                self.guide.advance(token, False)
-            except Exception as exc:
-                raise DecodingError(f"the constraint rejected token {token}: {exc}") from exc
+        if self.matcher is not None:
+            self.matcher.advance(token)
         self.tokens.append(token)
         piece = self.decoder.vocabulary.pieces[token]
         chunk = self._utf8.decode(piece) if piece is not None else ""

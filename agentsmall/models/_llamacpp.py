@@ -10,7 +10,7 @@ from pathlib import Path
 import llama_cpp
 import numpy as np
 
-from agentsmall.decoding import Decoder, TokenVocabulary, compile_json_schema
+from agentsmall.decoding import Decoder, TokenVocabulary, default_backend, json_schema_regex
 from agentsmall.errors import ModelLoadError
 from agentsmall.models._base import (
     ChatMessage,
@@ -81,6 +81,7 @@ class LlamaCppModel(Model):
         temperature: float = 0.0,
         seed: int = 0,
         chat_template: str | None = None,
+        constraint_backend: str | None = None,
     ) -> None:
         self.path = Path(path).expanduser()
         check_gguf(self.path)
@@ -106,6 +107,8 @@ class LlamaCppModel(Model):
         metadata = self._llm.metadata
         self._vocabulary = TokenVocabulary.cached_from_llama(self._llm, self.path)
         self._decoder = Decoder(self._llm, self._vocabulary)
+        self.constraint_backend = constraint_backend or default_backend()
+        """"llguidance" or "outlines": who computes token masks (see agentsmall.decoding)."""
         self._add_bos = metadata.get("tokenizer.ggml.add_bos_token", "true") != "false"
         self._bos_id = self._llm.token_bos()
         template_source = chat_template or metadata.get("tokenizer.chat_template")
@@ -145,7 +148,9 @@ class LlamaCppModel(Model):
         on_text: TextCallback | None = None,
     ) -> Generation:
         compiled = (
-            compile_json_schema(constraint.schema, self._vocabulary)
+            self._decoder.compile(
+                json_schema_regex(constraint.schema), backend=self.constraint_backend
+            )
             if constraint is not None
             else None
         )
