@@ -91,15 +91,19 @@ def bound_integers(schema: Any) -> Any:
     return bounded
 
 
-MAX_STRING_LENGTH = 80
+MAX_STRING_LENGTH = 64
 """Characters in a string argument whose tool sets no bound of its own. Names, dates, cities,
-queries and expressions fit; a looping identifier (``"beta_1_beta_1_..."``) is cut here and the
-string closes, instead of the whole step being cut off by the token limit. A tool that needs
-longer text says so with its own ``maxLength`` (pydantic: ``Field(max_length=...)``)."""
+short queries and expressions fit; a looping identifier (``"beta_1_beta_1_..."``) is cut here
+and the string closes, instead of the whole step being cut off by the token limit. The bound
+is small because a step may hold several calls (`ActionSpace.max_calls`) and they share one
+token budget: at 80 characters, four calls with looping strings still ran past 256 tokens. A
+tool that needs longer text says so with its own ``maxLength`` (pydantic:
+``Field(max_length=...)``)."""
 
-MAX_LIST_ITEMS = 16
+MAX_LIST_ITEMS = 8
 """Items in a list argument whose tool sets no bound of its own, for the same reason: a small
-model can otherwise count ``[1, 2, 3, ...]`` until the token limit."""
+model can otherwise go on listing (``[1, 2, 3, ...]``, the same show title again and again)
+until the token limit; at 16 items, three calls with such lists did."""
 
 _STRING_BOUNDS = {"maxLength", "enum", "const", "pattern", "format"}
 _LIST_BOUNDS = {"maxItems", "enum", "const", "prefixItems"}
