@@ -32,6 +32,7 @@ import jinja2
 from agentsmall import _audit
 from agentsmall._actions import ActionSpace, StepAction
 from agentsmall._escalation import ESCALATE, Escalation, Escalator, Reasoner, problem_of
+from agentsmall._native import NativePlanner
 from agentsmall._runner import (
     CallOutcome,
     ConfirmCallback,
@@ -43,7 +44,7 @@ from agentsmall._tool import Tool, as_tool
 from agentsmall.errors import ConfigError, ContextOverflowError, DecodingError, MemoryStoreError
 from agentsmall.memory import Fact, Memory, StepRecord, using_memory
 from agentsmall.memory._compaction import Turn, TurnKind, fit
-from agentsmall.models import ChatMessage, JsonSchemaConstraint, Model, load_model
+from agentsmall.models import ChatMessage, JsonSchemaConstraint, Model, NativePrompt, load_model
 
 RunStatus = Literal["completed", "max_steps", "error"]
 
@@ -157,6 +158,10 @@ class Agent:
     `confirm(tool_name, arguments) -> bool` is asked before a tool marked ``dangerous=True``
     runs; without it such calls are refused (the model reads "refused: ..."), since a
     script has nobody to ask. `agentsmall._runner.allow_all` allows them all.
+    `tool_format`: "auto" (the model's native tool-call format when it has one, else the JSON
+    planner), "json", or a family id such as "qwen3" (see `agentsmall._native`); `thinking`
+    (None: the model's default) and `max_thinking_tokens` govern a thinking model's free
+    thinking before each constrained step (native formats only).
     """
 
     def __init__(
@@ -178,6 +183,9 @@ class Agent:
         reasoner: Model | Reasoner | str | os.PathLike[str] | None = None,
         escalation: str = "auto",
         confirm: ConfirmCallback | None = None,
+        tool_format: str = "auto",
+        thinking: bool | None = None,
+        max_thinking_tokens: int = 512,
     ) -> None:
         if max_steps < 1:
             raise ConfigError(f"max_steps must be at least 1 (got {max_steps})")
@@ -206,6 +214,17 @@ class Agent:
             else self.constraint
         )
         self.model = load_model(model)
+        # None: the JSON planner above; otherwise the model family's native format.
+        self.native = NativePlanner.choose(
+            self.model,
+            tool_format,
+            self.offered_tools,
+            thinking=thinking,
+            max_thinking_tokens=max_thinking_tokens,
+            max_calls=max_calls_per_step,
+            must_use_tool=must_use_tool,
+        )
+        self.tool_format = self.native.format.id if self.native else "json"
         self.memory = memory if isinstance(memory, Memory) else Memory(memory)
         self.max_steps = max_steps
         self.instructions = instructions
@@ -268,14 +287,29 @@ class Agent:
                     started = time.time()
                     first = step == 1
                     space = self.first_actions if first else self.actions
-                    prompt = self._prompt(run)
-                    generation = await asyncio.to_thread(
-                        self.model.generate,
-                        prompt,
-                        constraint=self.first_constraint if first else self.constraint,
-                        max_tokens=self.max_tokens_per_step,
-                        on_text=lambda text, step=step: emit(Event("text", step, {"text": text})),
-                    )
+
+                    def on_text(text: str, step: int = step) -> None:
+                        emit(Event("text", step, {"text": text}))
+
+                    if self.native is None:
+                        prompt = self._prompt(run)
+                        generation = await asyncio.to_thread(
+                            self.model.generate,
+                            prompt,
+                            constraint=self.first_constraint if first else self.constraint,
+                            max_tokens=self.max_tokens_per_step,
+                            on_text=on_text,
+                        )
+                    else:
+                        generation = await asyncio.to_thread(
+                            self.native.generate,
+                            self.model,
+                            self._native_prompt(run),
+                            first=first,
+                            max_tokens=self.max_tokens_per_step,
+                            on_text=on_text,
+                        )
+                    thinking = getattr(generation, "thinking", None)
                     stats["planner_steps"] += 1
                     for key in (
                         "prompt_tokens",
@@ -295,6 +329,7 @@ class Agent:
                         generation.prompt_tokens,
                         generation.output_tokens,
                         started,
+                        thinking,
                     )
                     if generation.finish_reason == "length":
                         _audit.record(valid=False, model=self.model.name, reason="cut off")
@@ -309,12 +344,18 @@ class Agent:
                         self._add_turn(run, "user", note, "note", step)
                         continue
                     try:
-                        action = space.parse(generation.text)
+                        action = (
+                            self.native.parse(space, generation.text)
+                            if self.native
+                            else space.parse(generation.text)
+                        )
                     except DecodingError as exc:
                         _audit.record(valid=False, model=self.model.name, reason=str(exc))
                         raise
                     _audit.record(valid=True, model=self.model.name)
-                    self._add_turn(run, "assistant", action_text(action), "action", step)
+                    self._add_turn(
+                        run, "assistant", action_text(action), "action", step, thinking=thinking
+                    )
                     if action.final_answer is not None:
                         output, status = action.final_answer, "completed"
                         emit(Event("final_answer", step, {"answer": output}))
@@ -370,8 +411,13 @@ class Agent:
     # -- prompts -------------------------------------------------------------------------------
 
     def system_prompt(self, facts: Sequence[Fact] = ()) -> str:
-        """The planner's system prompt: instructions, tool docs, and remembered facts if any."""
-        template = _prompts().get_template("planner_system.jinja")
+        """The planner's system prompt: instructions, tool docs, and remembered facts if any.
+
+        A native format lists the tools itself, the family's way: its system text says only
+        how to work (`native_system.jinja`), never what a call looks like.
+        """
+        name = "planner_system.jinja" if self.native is None else "native_system.jinja"
+        template = _prompts().get_template(name)
         return template.render(
             instructions=self.instructions, tools=self.offered_tools, facts=list(facts)
         ).strip()
@@ -394,6 +440,21 @@ class Agent:
             keep_recent=self.keep_recent_steps,
         )
         return messages  # type: ignore[return-value]
+
+    def _native_prompt(self, run: _Run) -> NativePrompt:
+        """The native prompt of the next step, fitted the same way (see `agentsmall._native`)."""
+        assert self.native is not None
+        budget = self.model.context_length - self.max_tokens_per_step
+        if self.native.thinking:
+            budget -= self.native.max_thinking_tokens
+        return self.native.prompt(
+            self.model,
+            run.system,
+            run.history,
+            budget=budget,
+            current_run=run.run_id,
+            keep_recent=self.keep_recent_steps,
+        )
 
     # -- runs: new, continued, resumed -----------------------------------------------------------
 
@@ -635,11 +696,25 @@ class Agent:
     # -- memory --------------------------------------------------------------------------------
 
     def _add_turn(
-        self, run: _Run, role: str, content: str, kind: TurnKind, step: int | None
+        self,
+        run: _Run,
+        role: str,
+        content: str,
+        kind: TurnKind,
+        step: int | None,
+        thinking: str | None = None,
     ) -> None:
-        """Record a message (committed at once) and add it to the run's history."""
+        """Record a message (committed at once) and add it to the run's history.
+
+        `thinking` is recorded with the message but never enters the history (the prompts).
+        """
         self.memory.add_message(
-            session_id=run.session_id, run_id=run.run_id, role=role, content=content, step=step
+            session_id=run.session_id,
+            run_id=run.run_id,
+            role=role,
+            content=content,
+            step=step,
+            thinking=thinking,
         )
         run.history.append(Turn(role, content, kind, run.run_id, step))
 
@@ -744,6 +819,7 @@ class _StepContext:
     prompt_tokens: int
     output_tokens: int
     started_at: float
+    thinking: str | None = None
 
     def record(
         self,
@@ -769,4 +845,5 @@ class _StepContext:
             output_tokens=self.output_tokens,
             started_at=self.started_at,
             seconds=seconds,
+            thinking=self.thinking,
         )

@@ -390,7 +390,7 @@ def test_a_version_2_file_is_upgraded_to_3_and_keeps_its_data(tmp_path: Path) ->
         assert memory.session("old") is not None
         assert memory.escalations("old") == []
     with sqlite3.connect(path) as raw:
-        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
         assert "escalations" in {r[0] for r in raw.execute("SELECT name FROM sqlite_master")}
 
 

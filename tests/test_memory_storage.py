@@ -68,7 +68,7 @@ def test_a_version_1_file_is_upgraded_and_keeps_its_data(tmp_path: Path) -> None
         fact = mem.remember("Upgraded files take facts.")
         assert [f.id for f in mem.recall("upgraded facts")] == [fact]
     with sqlite3.connect(db) as raw:
-        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
         columns = {r[1] for r in raw.execute("PRAGMA table_info(messages)")}
         assert "step" in columns
 
@@ -85,7 +85,7 @@ def test_a_read_only_version_1_file_is_refused_untouched(
     make_v1(db)
     before = db.read_bytes()
     monkeypatch.setattr(store_module, "_connect", _read_only)
-    with pytest.raises(MemoryStoreError, match=r"read-only.*upgrade it from schema version 1 to 3"):
+    with pytest.raises(MemoryStoreError, match=r"read-only.*upgrade it from schema version 1 to 4"):
         Memory(db)
     assert db.read_bytes() == before
 

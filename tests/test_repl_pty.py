@@ -140,7 +140,8 @@ def test_repl_session_tool_call_refusal_interrupt_and_resume(tmp_path: Path) -> 
     # 2. a dangerous call: the REPL asks, we say no, the model reads the refusal
     child.sendline("Delete the file notes.txt with the delete_file tool.")
     child.expect_exact("dangerous tool: allow?")
-    child.expect_exact('delete_file(path="notes.txt")')
+    # (which path the 135M model writes depends on decoding details; that it asks does not)
+    child.expect(r'delete_file\(path="[^"\r\n]*notes[^"\r\n]*"\)')
     child.expect_exact("run it? [y/N] ")
     child.sendline("n")
     child.expect_exact("refused: tool 'delete_file' is marked dangerous and was not confirmed")

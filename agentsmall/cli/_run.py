@@ -12,6 +12,7 @@ from rich.panel import Panel
 from agentsmall import _audit
 from agentsmall._agent_spec import load_agent_spec
 from agentsmall._loader import load_tools
+from agentsmall._native import TOOL_FORMATS
 from agentsmall._runner import allow_all
 from agentsmall._tool import Tool
 from agentsmall.agent import Agent, Event
@@ -55,6 +56,18 @@ def add_agent_options(p: argparse.ArgumentParser) -> None:
         help="importable module or .py file whose @tool functions are offered (repeatable)",
     )
     p.add_argument("--db", help="SQLite memory file (default: under the user data directory)")
+    p.add_argument(
+        "--tool-format",
+        choices=TOOL_FORMATS,
+        help="how the planner writes tool calls: auto (the model's native format when it has"
+        " one, else json), json, or a family (default auto)",
+    )
+    p.add_argument(
+        "--thinking",
+        choices=("on", "off"),
+        help="a thinking model thinks freely before each step (default: the model's own;"
+        " native formats only)",
+    )
     p.add_argument(
         "--session",
         help="session id: continue that session (resuming its killed run of the same task), "
@@ -113,6 +126,10 @@ def build_agent(args: argparse.Namespace) -> Agent:
         options["confirm"] = allow_all
     with err.status(f"loading model {args.model or 'smollm2-135m'} …"):
         model = load_model(args.model)
+    if getattr(args, "tool_format", None) is not None:
+        options["tool_format"] = args.tool_format
+    if getattr(args, "thinking", None) is not None:
+        options["thinking"] = args.thinking == "on"
     reasoner, escalation = getattr(args, "reasoner", None), getattr(args, "escalation", None)
     if reasoner is not None:
         options["reasoner"] = reasoner

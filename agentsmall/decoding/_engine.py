@@ -171,7 +171,7 @@ class Decoder:
     def _allowed(self, matcher: Matcher) -> np.ndarray:
         matcher.write_mask(self._mask_words)
         bits = np.unpackbits(self._mask_words.view(np.uint8), bitorder="little")
-        return bits[: self._n_vocab].astype(bool)
+        return bits[: self._n_vocab].view(bool)  # 0/1 bytes: a view, not a copy
 
     def _tokenize(self, text: bytes) -> list[int]:
         return self.llm.tokenize(text, add_bos=False, special=False)

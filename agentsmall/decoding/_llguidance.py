@@ -92,6 +92,12 @@ def compile_grammar(regex: str, tokenizer: llguidance.LLTokenizer) -> GrammarCon
     return compiled
 
 
+def clear_memory_cache() -> None:
+    """Forget checked grammars (for benchmarks: the next compile is a cold one)."""
+    with _lock:
+        _compiled.clear()
+
+
 class LLGuidanceMatcher:
     """One generation's position in a `GrammarConstraint` (see `Matcher` in `_engine`)."""
 

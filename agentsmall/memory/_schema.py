@@ -19,7 +19,7 @@ from typing import Any, Final
 
 from sqlite_utils import Database
 
-SCHEMA_VERSION: Final = 3
+SCHEMA_VERSION: Final = 4
 """The version this code writes; files of a higher version are refused, never touched."""
 
 
@@ -220,10 +220,23 @@ def _v3_escalations(db: Database) -> None:
     db.table("escalations").create_index(["run_id"])
 
 
+def _v4_thinking(db: Database) -> None:
+    """``steps.thinking`` and ``messages.thinking``: what a thinking model wrote freely before
+    its constrained step (native tool-call formats, `agentsmall._native`).
+
+    On the step's call rows (beside ``raw_output``) and on its assistant message, which is the
+    only row a final-answer step leaves. Kept for the record and never put back into a prompt:
+    prompts are built from ``content`` alone. Two nullable columns: older rows read as None.
+    """
+    db.table("steps").add_column("thinking", str)
+    db.table("messages").add_column("thinking", str)
+
+
 MIGRATIONS: Final[tuple[Callable[[Database], None], ...]] = (
     _v1_base,
     _v2_resume_and_facts,
     _v3_escalations,
+    _v4_thinking,
 )
 """``MIGRATIONS[n]`` takes a file from version ``n`` to ``n + 1``."""
 

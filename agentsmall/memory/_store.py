@@ -95,6 +95,8 @@ class StepRecord:
     """``time.time()`` when the call started."""
     seconds: float
     """Wall time of the tool call (or of the failed generation)."""
+    thinking: str | None = None
+    """What a thinking model wrote freely before the constrained output (never re-prompted)."""
 
 
 def _connect(target: str, timeout: float) -> sqlite3.Connection:
@@ -414,12 +416,20 @@ class Memory:
             return int(table.last_pk)
 
     def add_message(
-        self, *, session_id: str, run_id: int, role: str, content: str, step: int | None = None
+        self,
+        *,
+        session_id: str,
+        run_id: int,
+        role: str,
+        content: str,
+        step: int | None = None,
+        thinking: str | None = None,
     ) -> int:
         """Record one chat message of a run and return its id.
 
         ``step`` is the planner step the message belongs to (None for the task itself): it is
-        what tells a resumed run which step was in flight when its process died.
+        what tells a resumed run which step was in flight when its process died. ``thinking``
+        is a thinking model's free text before an assistant message: recorded, never replayed.
         """
         with self._writing("record a message") as db:
             self._check_run(db, session_id, run_id)
@@ -432,6 +442,7 @@ class Memory:
                     "content": content,
                     "created_at": time.time(),
                     "step": step,
+                    "thinking": thinking,
                 }
             )
             assert table.last_pk is not None

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import os
 
-from agentsmall.models._base import ChatMessage, Generation, JsonSchemaConstraint, Model
+from agentsmall.models._base import (
+    ChatMessage,
+    Constraint,
+    Generation,
+    JsonSchemaConstraint,
+    Model,
+    RegexConstraint,
+)
 from agentsmall.models._formats import (
     FORMATS,
     NativePrompt,
@@ -43,6 +50,7 @@ __all__ = [
     "FORMATS",
     "PRESETS",
     "ChatMessage",
+    "Constraint",
     "Generation",
     "JsonSchemaConstraint",
     "LazyModel",
@@ -52,6 +60,7 @@ __all__ = [
     "NativePrompt",
     "ParsedStep",
     "Preset",
+    "RegexConstraint",
     "ScriptedModel",
     "StepConstraint",
     "ToolCallFormat",

@@ -8,7 +8,8 @@ The agent never trusts what a model returns: it validates every output itself.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Sequence
+import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypedDict
 
@@ -34,6 +35,21 @@ class JsonSchemaConstraint:
 
 
 @dataclass(frozen=True)
+class RegexConstraint:
+    """Constrain the output to text that matches the regular expression `pattern`.
+
+    What a native tool-call format asks for (`<tool_call>{...}</tool_call>`, `[f(a=1)]`, ...):
+    shapes a JSON schema cannot describe. Like `JsonSchemaConstraint` it is only a description;
+    the model compiles it (outlines-core regex syntax, which Python's `re` also reads).
+    """
+
+    pattern: str
+
+
+Constraint = JsonSchemaConstraint | RegexConstraint
+
+
+@dataclass(frozen=True)
 class Generation:
     """What one call to `Model.generate` produced, with the counts benchmarks need."""
 
@@ -49,6 +65,8 @@ class Generation:
     seconds: float = 0.0
     prompt_seconds: float = 0.0
     """The part of `seconds` spent evaluating the prompt; the rest is decoding."""
+    stop_string: str | None = None
+    """The stop string (see `Model.generate`) that ended the text, if one did."""
 
 
 TextCallback = Callable[[str], None]
@@ -65,19 +83,32 @@ class Model(abc.ABC):
         self,
         messages: Sequence[ChatMessage],
         *,
-        constraint: JsonSchemaConstraint | None = None,
+        constraint: Constraint | None = None,
         max_tokens: int = 256,
         on_text: TextCallback | None = None,
+        template_kwargs: Mapping[str, Any] | None = None,
+        prefill: str = "",
+        stop: Sequence[str] = (),
     ) -> Generation:
         """Continue the chat with one assistant turn.
 
         With a constraint the text is guaranteed (by construction, not by hope) to be a prefix of
         a string the constraint accepts; `finish_reason == "length"` means it was cut off.
+
+        The last three serve native tool-call formats (`agentsmall.models._formats`):
+        `template_kwargs` are extra variables for the chat template (`tools`,
+        `enable_thinking`, ...); `prefill` is text the assistant turn already holds (a forced
+        `<|tool_call|>`, or the thinking before a constrained answer), rendered with special
+        tokens and not part of the returned text; `stop` ends an unconstrained generation at
+        the first of these strings (excluded from the text; the finish reason is "stop").
         """
 
-    def count_prompt_tokens(self, messages: Sequence[ChatMessage]) -> int:
+    def count_prompt_tokens(
+        self, messages: Sequence[ChatMessage], *, template_kwargs: Mapping[str, Any] | None = None
+    ) -> int:
         """Tokens the rendered prompt for `messages` takes; used to keep within the context."""
-        return sum(len(m["content"]) for m in messages) // 4
+        extra = len(json.dumps(dict(template_kwargs), default=str)) if template_kwargs else 0
+        return (sum(len(m["content"]) for m in messages) + extra) // 4
 
     def close(self) -> None:  # noqa: B027 - optional hook, most models hold nothing to release
         """Release what the model holds (weights, KV cache)."""

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from importlib import resources
 from typing import Any
 
-from jinja2 import TemplateError
+from jinja2 import TemplateError, meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from agentsmall.errors import ModelLoadError
@@ -52,11 +52,24 @@ class ChatTemplate:
         self.source = source
         self.bos_token = bos_token
         self.eos_token = eos_token
+        self.variables = frozenset(meta.find_undeclared_variables(_environment().parse(source)))
+        """The variables the template reads (`messages`, `tools`, `enable_thinking`, ...): a
+        native format checks here whether the template lists tools itself."""
 
-    def render(self, messages: Sequence[ChatMessage], *, add_generation_prompt: bool = True) -> str:
+    def render(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        add_generation_prompt: bool = True,
+        **template_kwargs: Any,
+    ) -> str:
+        """The prompt text. `template_kwargs` are the template variables a native tool-call
+        format passes (`tools`, `xml_tools`, `enable_thinking`); a template ignores the ones
+        it does not know."""
         return self._template.render(
             messages=list(messages),
             add_generation_prompt=add_generation_prompt,
             bos_token=self.bos_token,
             eos_token=self.eos_token,
+            **template_kwargs,
         )

@@ -557,7 +557,10 @@ class GenericFormat(_JsonCallsMixin, ToolCallFormat):
         return NativePrompt([{"role": "system", "content": "\n".join(lines).strip()}, *messages])
 
     def tool_results(self, results: Sequence[ToolResult]) -> list[NativeMessage]:
-        body = "\n".join(f"{r.name} returned: {r.content}" for r in results)
+        # A result with no name already says which tool it came from (the agent's observations)
+        body = "\n".join(
+            f"{r.name} returned: {r.content}" if r.name else r.content for r in results
+        )
         return [{"role": "user", "content": body}]
 
     def render_calls(self, calls: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
@@ -737,7 +740,7 @@ class Gemma3Format(ToolCallFormat):
         return merged
 
     def tool_results(self, results: Sequence[ToolResult]) -> list[NativeMessage]:
-        body = "\n".join(f"{r.name}: {r.content}" for r in results)
+        body = "\n".join(f"{r.name}: {r.content}" if r.name else r.content for r in results)
         return [{"role": "user", "content": f"```tool_output\n{body}\n```"}]
 
     @staticmethod

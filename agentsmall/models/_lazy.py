@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from agentsmall.models._base import (
     ChatMessage,
+    Constraint,
     Generation,
-    JsonSchemaConstraint,
     Model,
     TextCallback,
 )
@@ -69,16 +69,27 @@ class LazyModel(Model):
         self,
         messages: Sequence[ChatMessage],
         *,
-        constraint: JsonSchemaConstraint | None = None,
+        constraint: Constraint | None = None,
         max_tokens: int = 256,
         on_text: TextCallback | None = None,
+        template_kwargs: Mapping[str, Any] | None = None,
+        prefill: str = "",
+        stop: Sequence[str] = (),
     ) -> Generation:
         return self._loaded().generate(
-            messages, constraint=constraint, max_tokens=max_tokens, on_text=on_text
+            messages,
+            constraint=constraint,
+            max_tokens=max_tokens,
+            on_text=on_text,
+            template_kwargs=template_kwargs,
+            prefill=prefill,
+            stop=stop,
         )
 
-    def count_prompt_tokens(self, messages: Sequence[ChatMessage]) -> int:
-        return self._loaded().count_prompt_tokens(messages)
+    def count_prompt_tokens(
+        self, messages: Sequence[ChatMessage], *, template_kwargs: Mapping[str, Any] | None = None
+    ) -> int:
+        return self._loaded().count_prompt_tokens(messages, template_kwargs=template_kwargs)
 
     def close(self) -> None:
         """Unload the weights (if loaded); the next generation loads them again."""

@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import llama_cpp
 import numpy as np
 
+from agentsmall.decoding import Constraint as CompiledConstraint
 from agentsmall.decoding import Decoder, TokenVocabulary, default_backend, json_schema_regex
 from agentsmall.errors import ModelLoadError
 from agentsmall.models._base import (
     ChatMessage,
+    Constraint,
     Generation,
     JsonSchemaConstraint,
     Model,
+    RegexConstraint,
     TextCallback,
 )
 from agentsmall.models._chat import ChatTemplate, fallback_template
@@ -86,11 +91,16 @@ class LlamaCppModel(Model):
         self.path = Path(path).expanduser()
         check_gguf(self.path)
         self.name = name or self.path.stem
+        n_threads = threads or default_threads()
         try:
             self._llm = llama_cpp.Llama(
                 model_path=str(self.path),
                 n_ctx=context_length,
-                n_threads=threads or default_threads(),
+                # Batches (prompts, fast-forwarded runs) get the same threads as single tokens:
+                # llama-cpp-python's default for them is every core of the machine, which with
+                # several processes at once makes spinning threads wait on descheduled ones.
+                n_threads=n_threads,
+                n_threads_batch=n_threads,
                 n_batch=512,
                 seed=seed,
                 verbose=False,
@@ -111,6 +121,8 @@ class LlamaCppModel(Model):
         """"llguidance" or "outlines": who computes token masks (see agentsmall.decoding)."""
         self._add_bos = metadata.get("tokenizer.ggml.add_bos_token", "true") != "false"
         self._bos_id = self._llm.token_bos()
+        self.architecture: str = metadata.get("general.architecture", "")
+        """The GGUF's architecture (`llama`, `gemma3`, ...): a hint for tool_format="auto"."""
         template_source = chat_template or metadata.get("tokenizer.chat_template")
         self.has_chat_template = template_source is not None
         self.chat_template = ChatTemplate(
@@ -124,47 +136,88 @@ class LlamaCppModel(Model):
             return ""
         return self._llm.detokenize([token], special=True).decode("utf-8", errors="replace")
 
-    def tokenize_prompt(self, messages: Sequence[ChatMessage]) -> list[int]:
+    def tokenize_prompt(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        template_kwargs: Mapping[str, Any] | None = None,
+        prefill: str = "",
+    ) -> list[int]:
         """Render and tokenize a prompt, with exactly one BOS when the model wants one.
 
         llama-cpp-python's completion path adds BOS itself, so a template that starts with
         `{{ bos_token }}` gets two there; we tokenize without adding and add it only if absent.
+        `prefill` (text the assistant turn already holds) is tokenized with special tokens, so
+        a control token such as Phi-4's `<|tool_call|>` becomes that one token.
         """
-        text = self.chat_template.render(messages, add_generation_prompt=True)
-        tokens = self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+        text = self.chat_template.render(
+            messages, add_generation_prompt=True, **dict(template_kwargs or {})
+        )
+        tokens = self._llm.tokenize((text + prefill).encode("utf-8"), add_bos=False, special=True)
         if self._add_bos and self._bos_id >= 0 and (not tokens or tokens[0] != self._bos_id):
             tokens.insert(0, self._bos_id)
         return tokens
 
-    def count_prompt_tokens(self, messages: Sequence[ChatMessage]) -> int:
-        return len(self.tokenize_prompt(messages))
+    def count_prompt_tokens(
+        self, messages: Sequence[ChatMessage], *, template_kwargs: Mapping[str, Any] | None = None
+    ) -> int:
+        return len(self.tokenize_prompt(messages, template_kwargs=template_kwargs))
+
+    def _compile(self, constraint: Constraint | None) -> CompiledConstraint | None:
+        """The constraint compiled by this model's backend: a regex as it is, a JSON schema
+        through the regex outlines-core derives from it."""
+        if constraint is None:
+            return None
+        regex = (
+            constraint.pattern
+            if isinstance(constraint, RegexConstraint)
+            else json_schema_regex(constraint.schema)
+        )
+        return self._decoder.compile(regex, backend=self.constraint_backend)
 
     def generate(
         self,
         messages: Sequence[ChatMessage],
         *,
-        constraint: JsonSchemaConstraint | None = None,
+        constraint: Constraint | None = None,
         max_tokens: int = 256,
         on_text: TextCallback | None = None,
+        template_kwargs: Mapping[str, Any] | None = None,
+        prefill: str = "",
+        stop: Sequence[str] = (),
     ) -> Generation:
-        compiled = (
-            self._decoder.compile(
-                json_schema_regex(constraint.schema), backend=self.constraint_backend
-            )
-            if constraint is not None
-            else None
-        )
+        compiled = self._compile(constraint)
+        watch = _StopWatch(stop, on_text) if stop else None
         with self._lock:
-            prompt = self.tokenize_prompt(messages)
-            result = self._decoder.generate(
-                prompt,
-                constraint=compiled,
-                max_tokens=max_tokens,
-                on_text=on_text,
-                temperature=self.temperature,
-                rng=self._rng,
-                close_list_on_repeat=constraint is not None and constraint.list_of_unique_items,
+            prompt = self.tokenize_prompt(
+                messages, template_kwargs=template_kwargs, prefill=prefill
             )
+            cached = _common_prefix(self._llm.input_ids[: self._llm.n_tokens], prompt)
+            started = time.perf_counter()
+            try:
+                result = self._decoder.generate(
+                    prompt,
+                    constraint=compiled,
+                    max_tokens=max_tokens,
+                    on_text=watch.feed if watch is not None else on_text,
+                    temperature=self.temperature,
+                    rng=self._rng,
+                    close_list_on_repeat=isinstance(constraint, JsonSchemaConstraint)
+                    and constraint.list_of_unique_items,
+                )
+            except _StopReached:
+                assert watch is not None
+                # The decoder keeps its KV cache consistent when a callback raises; what it
+                # would have returned is rebuilt here (token counts from the streamed pieces).
+                return Generation(
+                    text=watch.text,
+                    finish_reason="stop",
+                    prompt_tokens=len(prompt),
+                    prompt_tokens_evaluated=len(prompt) - cached,
+                    output_tokens=watch.pieces,
+                    seconds=time.perf_counter() - started,
+                    stop_string=watch.hit,
+                )
         return Generation(
             text=result.text,
             finish_reason="stop" if result.finish_reason == "stop" else "length",
@@ -178,3 +231,45 @@ class LlamaCppModel(Model):
 
     def close(self) -> None:
         self._llm.close()
+
+
+class _StopReached(Exception):
+    """Raised from the text callback to end a generation at a stop string."""
+
+
+class _StopWatch:
+    """Streams text on to the caller until a stop string appears, then ends the generation.
+
+    The decoder has no stop strings (constrained steps end with their constraint); thinking,
+    generated freely, must end at `</think>`, so the watch raises from the text callback.
+    """
+
+    def __init__(self, stop: Sequence[str], on_text: TextCallback | None) -> None:
+        self.stop = [s for s in stop if s]
+        self.on_text = on_text
+        self.text = ""
+        self.pieces = 0
+        self.hit: str | None = None
+
+    def feed(self, chunk: str) -> None:
+        self.pieces += 1
+        before = len(self.text)
+        combined = self.text + chunk
+        hits = sorted((i, s) for s in self.stop if (i := combined.find(s)) >= 0)
+        if hits:
+            self.text, self.hit = combined[: hits[0][0]], hits[0][1]
+            if self.on_text is not None and len(self.text) > before:
+                self.on_text(self.text[before:])
+            raise _StopReached
+        self.text = combined
+        if self.on_text is not None:
+            self.on_text(chunk)
+
+
+def _common_prefix(cached: Sequence[int], prompt: Sequence[int]) -> int:
+    """How many prompt tokens the KV cache already holds (as `Decoder._prefill` counts them)."""
+    limit = min(len(cached), len(prompt) - 1)
+    if limit <= 0:
+        return 0
+    diff = np.flatnonzero(np.asarray(cached[:limit]) != np.asarray(prompt[:limit]))
+    return int(diff[0]) if diff.size else limit
