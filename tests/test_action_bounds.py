@@ -128,4 +128,6 @@ def test_real_decoding_closes_a_runaway_string_at_its_bound(embedded_model: Any)
     written = action.calls[0].arguments["text"] if action.calls else action.final_answer
     assert written is not None
     limit = MAX_STRING_LENGTH if action.calls else MAX_ANSWER_LENGTH
-    assert len(written) <= limit
+    # The model copies the 400 fives (greedy: it does, 64 of them): the bound is what ended
+    # the string, and the step still closed well inside its 256 tokens.
+    assert len(written) == limit, written
