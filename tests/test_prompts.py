@@ -37,14 +37,14 @@ def test_the_worked_example_shows_placeholders_not_values_an_answer_could_copy()
 def test_one_result_is_offered_as_the_final_answer() -> None:
     text = _observation(CallOutcome("multiply", {"a": 23, "b": 19}, 437, None, 0.1, "437"))
     assert text.startswith("multiply returned: 437\n")
-    suggested = text.split("reply: ", 1)[1]
-    assert json.loads(suggested) == [{"tool": "final_answer", "arguments": {"answer": "437"}}]
+    # In words, not in our JSON: native tool-call formats read the same observation.
+    assert text.endswith('call final_answer now with the answer "437".')
 
 
 def test_the_suggested_answer_stays_valid_json_and_short() -> None:
     tricky = 'say "hi" \\ then\nmore ' + "x" * 300
     text = _observation(CallOutcome("echo", {}, tricky, None, 0.1, tricky))
-    answer = json.loads(text.split("reply: ", 1)[1])[0]["arguments"]["answer"]
+    answer = json.loads(text.split("with the answer ", 1)[1].removesuffix("."))
     assert answer.startswith('say "hi" \\ then more')
     assert len(answer) <= 150
 
@@ -55,4 +55,4 @@ def test_errors_or_several_results_get_no_suggested_answer() -> None:
     for outcomes in [(failed,), (ok, ok), (ok, failed)]:
         text = _observation(*outcomes)
         assert "reply with final_answer now" in text
-        assert "reply: [" not in text
+        assert "with the answer" not in text
