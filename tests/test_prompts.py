@@ -16,8 +16,9 @@ def multiply(a: int, b: int) -> int:
     return a * b
 
 
-def _observation(*outcomes: CallOutcome) -> str:
-    return _prompts().get_template("observation.jinja").render(outcomes=list(outcomes)).strip()
+def _observation(*outcomes: CallOutcome, json_actions: bool = False) -> str:
+    template = _prompts().get_template("observation.jinja")
+    return template.render(outcomes=list(outcomes), json_actions=json_actions).strip()
 
 
 def test_the_worked_example_shows_placeholders_not_values_an_answer_could_copy() -> None:
@@ -37,8 +38,14 @@ def test_the_worked_example_shows_placeholders_not_values_an_answer_could_copy()
 def test_one_result_is_offered_as_the_final_answer() -> None:
     text = _observation(CallOutcome("multiply", {"a": 23, "b": 19}, 437, None, 0.1, "437"))
     assert text.startswith("multiply returned: 437\n")
-    # In words, not in our JSON: native tool-call formats read the same observation.
+    # In words for native tool-call formats (our JSON would be the wrong shape for them) ...
     assert text.endswith('call final_answer now with the answer "437".')
+    # ... and as the exact JSON step for our own planner, which copies it more reliably.
+    ours = _observation(
+        CallOutcome("multiply", {"a": 23, "b": 19}, 437, None, 0.1, "437"), json_actions=True
+    )
+    suggested = json.loads(ours.split("reply: ", 1)[1])
+    assert suggested == [{"tool": "final_answer", "arguments": {"answer": "437"}}]
 
 
 def test_the_suggested_answer_stays_valid_json_and_short() -> None:
@@ -56,3 +63,4 @@ def test_errors_or_several_results_get_no_suggested_answer() -> None:
         text = _observation(*outcomes)
         assert "reply with final_answer now" in text
         assert "with the answer" not in text
+        assert "reply: [" not in _observation(*outcomes, json_actions=True)
