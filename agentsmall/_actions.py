@@ -25,9 +25,20 @@ from agentsmall.errors import DecodingError
 
 FINAL_ANSWER = "final_answer"
 
+MAX_ANSWER_LENGTH = 200
+"""Characters in a final answer. A small model that loops inside a string (``"5555..."``)
+would otherwise write until the token limit cuts the step off; 200 characters are at most
+200 tokens, so a bounded answer always closes inside the step's default 256 tokens."""
+
 FINAL_ANSWER_ARGUMENTS: dict[str, Any] = {
     "type": "object",
-    "properties": {"answer": {"type": "string", "description": "The answer for the user."}},
+    "properties": {
+        "answer": {
+            "type": "string",
+            "maxLength": MAX_ANSWER_LENGTH,
+            "description": "The answer for the user.",
+        }
+    },
     "required": ["answer"],
     "additionalProperties": False,
 }
@@ -57,6 +68,14 @@ write digits until the token limit ("1212121212..."); 15 digits still hold any i
 count, id or amount a tool is likely to need."""
 
 
+_INTEGER_BOUNDS = {"maximum", "exclusiveMaximum", "maxDigits", "enum", "const"}
+
+
+def _has_type(schema: dict[str, Any], name: str) -> bool:
+    types = schema.get("type")
+    return types == name or (isinstance(types, list) and name in types)
+
+
 def bound_integers(schema: Any) -> Any:
     """A copy of `schema` where every integer carries outlines-core's `maxDigits` bound.
 
@@ -67,18 +86,55 @@ def bound_integers(schema: Any) -> Any:
     if not isinstance(schema, dict):
         return schema
     bounded = {k: bound_integers(v) for k, v in schema.items()}
-    types = schema.get("type")
-    if (types == "integer" or (isinstance(types, list) and "integer" in types)) and not (
-        {"maximum", "exclusiveMaximum", "maxDigits", "enum", "const"} & schema.keys()
-    ):
+    if _has_type(schema, "integer") and not (_INTEGER_BOUNDS & schema.keys()):
         bounded["maxDigits"] = MAX_INTEGER_DIGITS
+    return bounded
+
+
+MAX_STRING_LENGTH = 64
+"""Characters in a string argument whose tool sets no bound of its own. Names, dates, cities,
+short queries and expressions fit; a looping identifier (``"beta_1_beta_1_..."``) is cut here
+and the string closes, instead of the whole step being cut off by the token limit. The bound
+is small because a step may hold several calls (`ActionSpace.max_calls`) and they share one
+token budget: at 80 characters, four calls with looping strings still ran past 256 tokens. A
+tool that needs longer text says so with its own ``maxLength`` (pydantic:
+``Field(max_length=...)``)."""
+
+MAX_LIST_ITEMS = 8
+"""Items in a list argument whose tool sets no bound of its own, for the same reason: a small
+model can otherwise go on listing (``[1, 2, 3, ...]``, the same show title again and again)
+until the token limit; at 16 items, three calls with such lists did."""
+
+_STRING_BOUNDS = {"maxLength", "enum", "const", "pattern", "format"}
+_LIST_BOUNDS = {"maxItems", "enum", "const", "prefixItems"}
+
+
+def bound_values(schema: Any) -> Any:
+    """A copy of `schema` where every integer, string and list has an upper bound.
+
+    Integers get `bound_integers`' digit bound, strings `MAX_STRING_LENGTH` characters and
+    lists `MAX_LIST_ITEMS` items, wherever the schema does not already bound them (a tool's
+    own bound, an enum or a const always wins). Bounded values are what make every constrained
+    step end by itself: the constraint can always close the JSON before the token limit.
+    """
+    if isinstance(schema, list):
+        return [bound_values(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    bounded = {k: bound_values(v) for k, v in schema.items()}
+    if _has_type(schema, "integer") and not (_INTEGER_BOUNDS & schema.keys()):
+        bounded["maxDigits"] = MAX_INTEGER_DIGITS
+    if _has_type(schema, "string") and not (_STRING_BOUNDS & schema.keys()):
+        bounded["maxLength"] = MAX_STRING_LENGTH
+    if _has_type(schema, "array") and not (_LIST_BOUNDS & schema.keys()):
+        bounded["maxItems"] = MAX_LIST_ITEMS
     return bounded
 
 
 def _call_branch(name: str, arguments_schema: dict[str, Any]) -> dict[str, Any]:
     return {
         "type": "object",
-        "properties": {"tool": {"const": name}, "arguments": bound_integers(arguments_schema)},
+        "properties": {"tool": {"const": name}, "arguments": bound_values(arguments_schema)},
         "required": ["tool", "arguments"],
         "additionalProperties": False,
     }

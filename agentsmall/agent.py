@@ -432,7 +432,9 @@ class Agent:
         ).strip()
 
     def _observations(self, outcomes: list[CallOutcome]) -> str:
-        return _prompts().get_template("observation.jinja").render(outcomes=outcomes).strip()
+        # Our JSON planner is shown the final answer as JSON to copy; native formats, in words.
+        template = _prompts().get_template("observation.jinja")
+        return template.render(outcomes=outcomes, json_actions=self.native is None).strip()
 
     def _prompt(self, run: _Run) -> list[ChatMessage]:
         """The chat for the next step, fitted to the context window (see `_compaction`).
