@@ -244,11 +244,18 @@ def bench_decode(args: argparse.Namespace) -> int:
                 / len(prompts),
                 "constrained_valid": sum(_valid(agent, t) for t in fast["texts"]) / len(prompts),
                 "differing_texts": [
-                    {"fast_forward": a, "step_by_step": b}
-                    for a, b in zip(fast["texts"], step["texts"], strict=True)
+                    {
+                        "fast_forward": a,
+                        "step_by_step": b,
+                        **_divergence(decoder, compiled[backend], prompt),
+                    }
+                    for a, b, prompt in zip(fast["texts"], step["texts"], prompts, strict=True)
                     if a != b
                 ],
             }
+        )
+        measured["differing_near_ties"] = sum(
+            d["cause"] == "near tie" for d in measured["differing_texts"]
         )
     with phase("llama.cpp GBNF"):
         gb = timed_runs(gbnf)
@@ -281,6 +288,47 @@ def bench_decode(args: argparse.Namespace) -> int:
         hidden={"backends"},
     )
     return 0
+
+
+NEAR_TIE = 1.0
+"""Logit gap under which two tokens count as tied: llama.cpp's batched and single-token kernels
+round differently, which moves logits of these models by up to ~0.6."""
+
+
+def _divergence(decoder: Decoder, constraint: Constraint, prompt: list[int]) -> dict[str, Any]:
+    """Where fast-forward and step-by-step decoding part, and why.
+
+    Both are run again (deterministic) for their tokens. At the first differing token either
+    the two pieces spell the same text split differently ("tokenization": possible only where
+    the backend lets the model split forced text its own way), or the model chose between two
+    different texts; then the gap between the two tokens' logits after the common prefix says
+    whether that choice was a near tie, which batched evaluation's rounding can flip.
+    """
+    runs = []
+    for fast_forward in (True, False):
+        decoder._prefill(prompt)
+        runs.append(
+            decoder.generate(
+                prompt,
+                constraint=constraint,
+                max_tokens=MAX_TOKENS,
+                close_list_on_repeat=True,
+                fast_forward=fast_forward,
+            ).tokens
+        )
+    fast, step = runs
+    k = next((i for i, (a, b) in enumerate(zip(fast, step, strict=False)) if a != b), None)
+    if k is None:
+        return {"cause": "length"}
+    pieces = decoder.vocabulary.pieces
+    a, b = pieces[fast[k]] or b"", pieces[step[k]] or b""
+    if a.startswith(b) or b.startswith(a):
+        return {"cause": "tokenization", "at_token": k}
+    decoder._prefill([*prompt, *fast[:k]])  # logits for token k, after the common prefix
+    logits = decoder._logits()
+    gap = abs(float(logits[fast[k]] - logits[step[k]]))
+    cause = "near tie" if gap < NEAR_TIE else "other"
+    return {"cause": cause, "at_token": k, "logit_gap": gap}
 
 
 def _valid(agent: Agent, text: str) -> bool:

@@ -48,7 +48,7 @@ def default_backend() -> str:
 
     Both backends take the same regex (outlines-core derives it from the JSON schema), so they
     accept the same texts; llguidance needs no index, so a new tool set costs ~2 ms instead of
-    0.5-14 s, and a disk cache is not needed.
+    0.5-40 s, and a disk cache is not needed.
     """
     configured = os.environ.get(BACKEND_ENV, "").strip().lower()
     if configured and configured not in BACKENDS:
@@ -117,7 +117,7 @@ class Decoder:
         raise ValueError(f"unknown constraint backend {backend!r}; choose one of {BACKENDS}")
 
     def llguidance_tokenizer(self) -> llguidance.LLTokenizer:
-        """Built on first use (0.3-1.3 s), then kept for the life of the model."""
+        """Built on first use (0.1-1.3 s), then kept for the life of the model."""
         with self._llguidance_lock:
             if self._llguidance is None:
                 self._llguidance = llguidance_tokenizer(self.llm, self.vocabulary)
