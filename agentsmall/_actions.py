@@ -81,14 +81,7 @@ def bound_integers(schema: Any) -> Any:
 
     (`maxDigits` is an outlines-core keyword; JSON-schema validators ignore it.)
     """
-    if isinstance(schema, list):
-        return [bound_integers(s) for s in schema]
-    if not isinstance(schema, dict):
-        return schema
-    bounded = {k: bound_integers(v) for k, v in schema.items()}
-    if _has_type(schema, "integer") and not (_INTEGER_BOUNDS & schema.keys()):
-        bounded["maxDigits"] = MAX_INTEGER_DIGITS
-    return bounded
+    return _bounded(schema, strings_and_lists=False)
 
 
 MAX_STRING_LENGTH = 64
@@ -117,17 +110,22 @@ def bound_values(schema: Any) -> Any:
     own bound, an enum or a const always wins). Bounded values are what make every constrained
     step end by itself: the constraint can always close the JSON before the token limit.
     """
+    return _bounded(schema, strings_and_lists=True)
+
+
+def _bounded(schema: Any, *, strings_and_lists: bool) -> Any:
     if isinstance(schema, list):
-        return [bound_values(s) for s in schema]
+        return [_bounded(s, strings_and_lists=strings_and_lists) for s in schema]
     if not isinstance(schema, dict):
         return schema
-    bounded = {k: bound_values(v) for k, v in schema.items()}
+    bounded = {k: _bounded(v, strings_and_lists=strings_and_lists) for k, v in schema.items()}
     if _has_type(schema, "integer") and not (_INTEGER_BOUNDS & schema.keys()):
         bounded["maxDigits"] = MAX_INTEGER_DIGITS
-    if _has_type(schema, "string") and not (_STRING_BOUNDS & schema.keys()):
-        bounded["maxLength"] = MAX_STRING_LENGTH
-    if _has_type(schema, "array") and not (_LIST_BOUNDS & schema.keys()):
-        bounded["maxItems"] = MAX_LIST_ITEMS
+    if strings_and_lists:
+        if _has_type(schema, "string") and not (_STRING_BOUNDS & schema.keys()):
+            bounded["maxLength"] = MAX_STRING_LENGTH
+        if _has_type(schema, "array") and not (_LIST_BOUNDS & schema.keys()):
+            bounded["maxItems"] = MAX_LIST_ITEMS
     return bounded
 
 
