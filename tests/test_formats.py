@@ -551,3 +551,18 @@ def test_outlines_index_accepts_native_example_token_by_token(
     assert not walk(EXAMPLES[format_id][0][:-1])  # a cut-off call is not a finished step
     for bad in BAD_EXAMPLES.get(format_id, []):
         assert not walk(bad), bad
+
+
+def test_native_arguments_bound_numbers_like_the_json_planner() -> None:
+    """A native call's numbers end by themselves too (no `12.5000...` until the token limit)."""
+    from outlines_core.json_schema import NUMBER
+
+    from agentsmall.decoding import BOUNDED_NUMBER, json_schema_regex
+    from agentsmall.models._formats import json_regex
+
+    schema = {"type": "object", "properties": {"x": {"type": "number"}}, "required": ["x"]}
+    regex = json_regex(schema)
+    assert BOUNDED_NUMBER in regex and NUMBER not in regex
+    assert re.fullmatch(regex, '{"x": 12.5}')
+    assert not re.fullmatch(regex, '{"x": 12.' + "5" * 9 + "}")
+    assert BOUNDED_NUMBER in json_schema_regex(schema)

@@ -2,6 +2,7 @@
 driven token by token on llama.cpp."""
 
 from agentsmall.decoding._constraint import (
+    BOUNDED_NUMBER,
     CompiledConstraint,
     compile_json_schema,
     compile_regex,
@@ -21,6 +22,7 @@ from agentsmall.decoding._vocabulary import TokenVocabulary
 __all__ = [
     "BACKENDS",
     "BACKEND_ENV",
+    "BOUNDED_NUMBER",
     "CompiledConstraint",
     "Constraint",
     "DecodeResult",

@@ -35,9 +35,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from outlines_core.json_schema import build_regex_from_schema
+from outlines_core.json_schema import NUMBER, build_regex_from_schema
 
 from agentsmall._actions import FINAL_ANSWER, FINAL_ANSWER_ARGUMENTS, bound_integers
+from agentsmall.decoding import BOUNDED_NUMBER
 from agentsmall.errors import DecodingError
 
 WHITESPACE = r"[ ]?"
@@ -151,11 +152,13 @@ def split_thinking(text: str) -> tuple[str | None, str]:
 
 
 def json_regex(schema: dict[str, Any]) -> str:
-    """The outlines-core regular expression of a JSON schema (integers bounded)."""
+    """The outlines-core regular expression of a JSON schema (integers and numbers bounded,
+    as in the JSON planner's constraint: `agentsmall.decoding.json_schema_regex`)."""
     try:
-        return build_regex_from_schema(json.dumps(bound_integers(schema)), WHITESPACE)
+        regex = build_regex_from_schema(json.dumps(bound_integers(schema)), WHITESPACE)
     except Exception as exc:  # outlines-core raises plain ValueError/RuntimeError
         raise DecodingError(f"cannot turn this JSON schema into a constraint: {exc}") from exc
+    return regex.replace(NUMBER, BOUNDED_NUMBER)
 
 
 def _alternatives(parts: Sequence[str]) -> str:
