@@ -127,17 +127,22 @@ def _print_table(title: str, rows: dict[str, dict[str, Any]], keys: list[str]) -
     for key in keys:
         table.add_column(key, justify="right")
     for mode, report in rows.items():
-        cells = []
-        for key in keys:
-            value = report.get(key)
-            if key in ("accuracy", "valid_rate", "bfcl_rule_accuracy"):
-                cells.append(f"{value:.1%}")
-            elif isinstance(value, float):
-                cells.append(f"{value:.2f}")
-            else:
-                cells.append(str(value))
-        table.add_row(mode, *cells)
+        table.add_row(mode, *(_cell(key, report.get(key)) for key in keys))
     Console().print(table)
+
+
+_SHARES = ("accuracy", "valid_rate", "bfcl_rule_accuracy")
+
+
+def _cell(key: str, value: object) -> str:
+    """One table cell: shares as percentages, other floats to two places, missing as a dash."""
+    if value is None:
+        return "—"
+    if key in _SHARES and isinstance(value, float | int):
+        return f"{value:.1%}"
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    return str(value)
 
 
 def eval_bfcl(args: argparse.Namespace) -> int:
@@ -278,16 +283,5 @@ def _print_side_by_side(title: str, rows: dict[str, dict[str, Any]], keys: list[
     for mode in rows:
         table.add_column(mode, justify="right")
     for key in keys:
-        cells = []
-        for report in rows.values():
-            value = report.get(key)
-            if value is None:
-                cells.append("—")
-            elif key in ("accuracy", "valid_rate"):
-                cells.append(f"{value:.1%}")
-            elif isinstance(value, float):
-                cells.append(f"{value:.2f}")
-            else:
-                cells.append(str(value))
-        table.add_row(key, *cells)
+        table.add_row(key, *(_cell(key, report.get(key)) for report in rows.values()))
     Console().print(table)
