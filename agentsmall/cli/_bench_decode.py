@@ -86,10 +86,10 @@ class _Timed:
         self.decoder, self.calls, self.seconds = decoder, 0, 0.0
         self._original = decoder._allowed
 
-        def timed(guide: Any) -> Any:
+        def timed(matcher: Any) -> Any:
             started = time.perf_counter()
             try:
-                return self._original(guide)
+                return self._original(matcher)
             finally:
                 self.seconds += time.perf_counter() - started
                 self.calls += 1
