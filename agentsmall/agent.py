@@ -23,11 +23,7 @@ import socket
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import cache
-from importlib import resources
 from typing import Any, Literal
-
-import jinja2
 
 from agentsmall import _audit
 from agentsmall._actions import ActionSpace, StepAction
@@ -40,6 +36,8 @@ from agentsmall._escalation import (
     problem_of,
 )
 from agentsmall._native import NativePlanner
+from agentsmall._prompts import prompts
+from agentsmall._relevance import GateDecision, ToolGate
 from agentsmall._runner import (
     CallOutcome,
     ConfirmCallback,
@@ -109,8 +107,9 @@ class RunResult:
 class Event:
     """Something that happened during a run, for CLIs, REPLs and embedding apps to show.
 
-    kinds: "run_started", "step_started", "text" (streamed output), "tool_call", "tool_result",
-    "step_error", "escalation" (data: `Escalation.as_dict()`), "final_answer", "run_finished".
+    kinds: "run_started", "tools_ranked" (the tool gate's decision: `GateDecision.as_dict()`),
+    "step_started", "text" (streamed output), "tool_call", "tool_result", "step_error",
+    "escalation" (data: `Escalation.as_dict()`), "final_answer", "run_finished".
     """
 
     kind: str
@@ -121,13 +120,7 @@ class Event:
 EventCallback = Callable[[Event], None]
 
 
-@cache
-def _prompts() -> jinja2.Environment:
-    loader = jinja2.FunctionLoader(
-        lambda name: resources.files("agentsmall").joinpath("prompts", name).read_text()
-    )
-    return jinja2.Environment(loader=loader, trim_blocks=True, keep_trailing_newline=False)
-
+DEFAULT_GATE = ToolGate()
 
 DEFAULT_INSTRUCTIONS = "You are a careful assistant that uses tools to get exact answers."
 
@@ -147,6 +140,8 @@ class _Run:
     """A step whose calls were chosen (and recorded) but whose results were not all recorded."""
     final: str | None = None
     """The final answer, when it was recorded before the process died."""
+    gate: GateDecision | None = None
+    """The tool gate's decision for step 1, when the gate ran."""
 
 
 class Agent:
@@ -169,6 +164,10 @@ class Agent:
     planner), "json", or a family id such as "qwen3" (see `agentsmall._native`); `thinking`
     (None: the model's default) and `max_thinking_tokens` govern a thinking model's free
     thinking before each constrained step (native formats only).
+    `tool_gate` decides before the first step, from the model's likelihoods, whether the task
+    needs a tool and which ones (`agentsmall._relevance`); None leaves that choice to the
+    model's first step. It needs a model that can score texts (llama.cpp models can) and
+    applies to the JSON planner.
     """
 
     def __init__(
@@ -193,6 +192,7 @@ class Agent:
         tool_format: str = "auto",
         thinking: bool | None = None,
         max_thinking_tokens: int = 512,
+        tool_gate: ToolGate | None = DEFAULT_GATE,
     ) -> None:
         if max_steps < 1:
             raise ConfigError(f"max_steps must be at least 1 (got {max_steps})")
@@ -220,8 +220,11 @@ class Agent:
             if must_use_tool
             else self.constraint
         )
-        # Step action spaces with or without `escalate`, built once each (see `_step_space`).
-        self._spaces: dict[tuple[bool, bool], tuple[ActionSpace, JsonSchemaConstraint]] = {}
+        # Step action spaces by (must call, tools offered), built once each (`_step_space`).
+        self._spaces: dict[tuple[bool, tuple[str, ...]], tuple[ActionSpace, JsonSchemaConstraint]]
+        self._spaces = {}
+        self.must_use_tool = must_use_tool
+        self.tool_gate = tool_gate
         self.model = load_model(model)
         # None: the JSON planner above; otherwise the model family's native format.
         self.native = NativePlanner.choose(
@@ -289,13 +292,22 @@ class Agent:
                     output, status = run.final, "completed"
                 if self.escalator and not run.resumed and self.escalator.escalates_task(task):
                     await self._escalate_before_planning(run, task, emit)
+                if run.next_step == 1 and run.final is None:
+                    run.gate = await asyncio.to_thread(self._decide_tools, task)
+                    if run.gate is not None:
+                        emit(Event("tools_ranked", 1, run.gate.as_dict()))
                 for step in range(run.next_step, self.max_steps + 1):
                     if run.final is not None:
                         break
                     emit(Event("step_started", step))
                     started = time.time()
                     first = step == 1
-                    space, constraint = self._step_space(run, step)
+                    rows = (
+                        self.memory.escalations(run.session_id, run.run_id)
+                        if self.escalator
+                        else []
+                    )
+                    space, constraint = self._step_space(step, run.gate if first else None, rows)
 
                     def on_text(text: str, step: int = step) -> None:
                         emit(Event("text", step, {"text": text}))
@@ -426,14 +438,14 @@ class Agent:
         how to work (`native_system.jinja`), never what a call looks like.
         """
         name = "planner_system.jinja" if self.native is None else "native_system.jinja"
-        template = _prompts().get_template(name)
+        template = prompts().get_template(name)
         return template.render(
             instructions=self.instructions, tools=self.offered_tools, facts=list(facts)
         ).strip()
 
     def _observations(self, outcomes: list[CallOutcome]) -> str:
         # Our JSON planner is shown the final answer as JSON to copy; native formats, in words.
-        template = _prompts().get_template("observation.jinja")
+        template = prompts().get_template("observation.jinja")
         return template.render(outcomes=outcomes, json_actions=self.native is None).strip()
 
     def _prompt(self, run: _Run) -> list[ChatMessage]:
@@ -653,25 +665,51 @@ class Agent:
         if self.escalator is not None:
             self.escalator.close()
 
-    def _step_space(self, run: _Run, step: int) -> tuple[ActionSpace, JsonSchemaConstraint]:
+    def _decide_tools(self, task: str) -> GateDecision | None:
+        """The tool gate's decision for `task`, or None when no gate shapes step 1 (no gate, a
+        native tool format, no tools, or a model that cannot score texts)."""
+        if self.tool_gate is None or self.native is not None or not self.tools:
+            return None
+        if not self.model.can_score:
+            return None
+        return self.tool_gate.decide(self.model, task, self.tools)
+
+    def first_step(
+        self, task: str
+    ) -> tuple[ActionSpace, JsonSchemaConstraint, GateDecision | None]:
+        """The action space and constraint the first planner step of `task` gets, with the tool
+        gate's decision (None when there is no gate): what an evaluation of single steps needs.
+        (Escalation rules are left out: they depend on the run.)"""
+        gate = self._decide_tools(task)
+        space, constraint = self._step_space(1, gate, [])
+        return space, constraint, gate
+
+    def _step_space(
+        self, step: int, gate: GateDecision | None, escalations: Sequence[dict[str, Any]]
+    ) -> tuple[ActionSpace, JsonSchemaConstraint]:
         """The action space of planner step `step` and its constraint.
 
-        Without escalation: `first_actions` on step 1, `actions` after. With it, the rules of
-        `agentsmall._escalation` apply: no ``escalate`` on the step after an escalation, and a
-        task the reasoner answered before step 1 frees step 1 from ``must_use_tool``.
+        Step 1 follows the tool gate's decision `gate` when there is one (`agentsmall._relevance`):
+        only the tools it found relevant, and a call is required; or no tool, and the step
+        answers. `must_use_tool` overrides a decision to answer. With escalation the rules of
+        `agentsmall._escalation` apply too: no ``escalate`` on the step after an escalation,
+        and a task the reasoner answered before step 1 frees step 1 from any duty to call
+        (`escalations`: the run's escalation rows).
         """
-        must_call = step == 1 and not self.first_actions.allow_final_answer
-        if self.escalator is None:
-            if must_call:
-                return self.first_actions, self.first_constraint
-            return self.actions, self.constraint
-        rows = self.memory.escalations(run.session_id, run.run_id)
-        if any(r["step"] == 0 and r["answer"] is not None for r in rows):
-            must_call = False
-        offer = self.escalator.offers_escalate(step, (r["step"] for r in rows))
-        tools = self.offered_tools if offer else self.tools
+        tools = self.tools
+        must_call = step == 1 and self.must_use_tool
+        if gate is not None and not (gate.must_answer and self.must_use_tool):
+            tools = [t for t in tools if t.name in gate.offered]
+            must_call = bool(tools)
+        offer = False
+        if self.escalator is not None:
+            if any(r["step"] == 0 and r["answer"] is not None for r in escalations):
+                must_call = False
+            offer = self.escalator.offers_escalate(step, (r["step"] for r in escalations))
+            if offer:
+                tools = tools + self.escalator.tools
         must_call = must_call and bool(tools)  # with no tool to call, the step may answer
-        key = (must_call, offer)
+        key = (must_call, tuple(t.name for t in tools))
         if key not in self._spaces:
             space = ActionSpace.from_tools(
                 tools, max_calls=self.actions.max_calls, allow_final_answer=not must_call

@@ -7,7 +7,7 @@ import re
 
 from agentsmall._runner import CallOutcome
 from agentsmall._tool import tool
-from agentsmall.agent import _prompts
+from agentsmall._prompts import prompts
 
 
 @tool
@@ -17,13 +17,13 @@ def multiply(a: int, b: int) -> int:
 
 
 def _observation(*outcomes: CallOutcome, json_actions: bool = False) -> str:
-    template = _prompts().get_template("observation.jinja")
+    template = prompts().get_template("observation.jinja")
     return template.render(outcomes=list(outcomes), json_actions=json_actions).strip()
 
 
 def test_the_worked_example_shows_placeholders_not_values_an_answer_could_copy() -> None:
     system = (
-        _prompts()
+        prompts()
         .get_template("planner_system.jinja")
         .render(instructions="Be careful.", tools=[multiply], facts=[])
     )

@@ -42,6 +42,18 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     bfcl.add_argument(
         "--max-tokens", type=int, default=DEFAULT_MAX_TOKENS, help="tokens per step (256)"
     )
+    bfcl.add_argument(
+        "--offset",
+        type=int,
+        default=0,
+        help="skip the first N items (to tune on items a report does not use)",
+    )
+    bfcl.add_argument(
+        "--no-tool-gate",
+        dest="tool_gate",
+        action="store_false",
+        help="agentsmall mode without the tool relevance gate (the model's own first choice)",
+    )
     _common(bfcl)
     bfcl.set_defaults(handler=eval_bfcl)
 
@@ -149,7 +161,14 @@ def eval_bfcl(args: argparse.Namespace) -> int:
     modes: list[str] = list(dict.fromkeys(args.mode or ["agentsmall"]))
     if args.max_tokens < 1:
         raise ConfigError(f"--max-tokens must be at least 1 (got {args.max_tokens})")
-    items = load_bfcl(args.data, args.category, limit=args.limit)
+    if args.offset < 0:
+        raise ConfigError(f"--offset must not be negative (got {args.offset})")
+    if args.limit is not None and args.limit < 1:
+        raise ConfigError(f"--limit must be at least 1 (got {args.limit})")
+    end = None if args.limit is None else args.offset + args.limit
+    items = load_bfcl(args.data, args.category, limit=end)[args.offset :]
+    if not items:
+        raise ConfigError(f"no {args.category} items after --offset {args.offset}")
     model = _load(args)
     scores = {mode: [0, 0] for mode in modes}
     with _item_log(args.out) as log, _progress() as progress:
@@ -163,7 +182,14 @@ def eval_bfcl(args: argparse.Namespace) -> int:
             status = "  ".join(f"{m} {c}/{t}" for m, (c, t) in scores.items() if t)
             progress.update(task, advance=1, status=status)
 
-        run = run_bfcl(model, items, modes=modes, max_tokens=args.max_tokens, on_result=advance)
+        run = run_bfcl(
+            model,
+            items,
+            modes=modes,
+            max_tokens=args.max_tokens,
+            on_result=advance,
+            tool_gate=args.tool_gate,
+        )
     if args.json:
         print(json.dumps(run.report, ensure_ascii=False))
         return 0

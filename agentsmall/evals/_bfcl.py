@@ -15,19 +15,22 @@ including irrelevance, where it never counts as an abstention. For comparison wi
 from __future__ import annotations
 
 import tempfile
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from agentsmall.agent import DEFAULT_INSTRUCTIONS, Agent
+from agentsmall._actions import ActionSpace
+from agentsmall._relevance import GateDecision
+from agentsmall.agent import DEFAULT_GATE, DEFAULT_INSTRUCTIONS, Agent
 from agentsmall.errors import ConfigError
 from agentsmall.evals._checker import check_calls, check_irrelevance
 from agentsmall.evals._data import BfclItem, is_irrelevance
 from agentsmall.evals._modes import MODES, Attempt, lists_a_call, run_step
 from agentsmall.evals._schema import tools_for
 from agentsmall.memory import Memory
-from agentsmall.models import ChatMessage, Model
+from agentsmall.models import ChatMessage, JsonSchemaConstraint, Model
 
 DEFAULT_MAX_TOKENS = 256
 """Tokens per step, the agent's own default (`Agent.max_tokens_per_step`)."""
@@ -47,6 +50,8 @@ class ItemResult:
     errors: tuple[str, ...]
     bfcl_rule_correct: bool | None = None
     """Irrelevance only: the verdict under BFCL's rule (anything that is not a call counts)."""
+    gate: GateDecision | None = None
+    """The tool gate's decision that shaped the step (agentsmall mode)."""
 
     def as_dict(self) -> dict[str, Any]:
         a = self.attempt
@@ -69,6 +74,7 @@ class ItemResult:
             "output_tokens": a.output_tokens,
             "prompt_tokens": a.prompt_tokens,
             "ground_truth": self.item.ground_truth,
+            "gate": self.gate.as_dict() if self.gate else None,
             **(
                 {}
                 if self.bfcl_rule_correct is None
@@ -91,9 +97,17 @@ class _Prepared:
     agent: Agent
     messages: list[ChatMessage]
     bfcl_names: dict[str, str]
+    space: ActionSpace
+    """The agent's first-step action space for this item (shaped by the tool gate)."""
+    constraint: JsonSchemaConstraint
+    gate: GateDecision | None
+    gate_seconds: float
+    gate_cpu_seconds: float
 
 
-def _prepare(model: Model, item: BfclItem, memory: Memory, max_tokens: int) -> _Prepared:
+def _prepare(
+    model: Model, item: BfclItem, memory: Memory, max_tokens: int, *, tool_gate: bool = True
+) -> _Prepared:
     bfcl = tools_for(item.functions)
     system_parts = [m["content"] for m in item.messages if m["role"] == "system"]
     instructions = "\n\n".join([DEFAULT_INSTRUCTIONS, *system_parts])
@@ -103,15 +117,35 @@ def _prepare(model: Model, item: BfclItem, memory: Memory, max_tokens: int) -> _
         memory=memory,
         instructions=instructions,
         max_tokens_per_step=max_tokens,
+        tool_gate=DEFAULT_GATE if tool_gate else None,
     )
     messages: list[ChatMessage] = [{"role": "system", "content": agent.system_prompt()}]
     messages += [
         {"role": m["role"], "content": m["content"]} for m in item.messages if m["role"] != "system"
     ]
-    return _Prepared(item, agent, messages, bfcl.bfcl_names)
+    task = next(m["content"] for m in reversed(messages) if m["role"] == "user")
+    started, cpu_started = time.perf_counter(), time.process_time()
+    space, constraint, gate = agent.first_step(task)
+    return _Prepared(
+        item,
+        agent,
+        messages,
+        bfcl.bfcl_names,
+        space,
+        constraint,
+        gate,
+        time.perf_counter() - started,
+        time.process_time() - cpu_started,
+    )
 
 
-def judge(item: BfclItem, mode: str, attempt: Attempt, bfcl_names: dict[str, str]) -> ItemResult:
+def judge(
+    item: BfclItem,
+    mode: str,
+    attempt: Attempt,
+    bfcl_names: dict[str, str],
+    gate: GateDecision | None = None,
+) -> ItemResult:
     """Check one attempt against the item by BFCL's rules (see the module docstring)."""
     action = attempt.action
     calls = (
@@ -123,14 +157,25 @@ def judge(item: BfclItem, mode: str, attempt: Attempt, bfcl_names: dict[str, str
         verdict = check_irrelevance(valid=action is not None, calls=calls)
         lenient = not (calls if action is not None else lists_a_call(attempt.first_json))
         return ItemResult(
-            item, mode, attempt, calls, verdict.valid, verdict.error_type, verdict.errors, lenient
+            item,
+            mode,
+            attempt,
+            calls,
+            verdict.valid,
+            verdict.error_type,
+            verdict.errors,
+            lenient,
+            gate,
         )
     if action is None:
         kind = "cut_off" if attempt.finish_reason == "length" else "invalid_output"
-        return ItemResult(item, mode, attempt, None, False, kind, (attempt.problem or "",))
+        problem = (attempt.problem or "",)
+        return ItemResult(item, mode, attempt, None, False, kind, problem, gate=gate)
     assert item.ground_truth is not None
     verdict = check_calls(item.category, item.functions, calls, item.ground_truth)
-    return ItemResult(item, mode, attempt, calls, verdict.valid, verdict.error_type, verdict.errors)
+    return ItemResult(
+        item, mode, attempt, calls, verdict.valid, verdict.error_type, verdict.errors, gate=gate
+    )
 
 
 def summarize(category: str, mode: str, results: Sequence[ItemResult]) -> dict[str, Any]:
@@ -166,6 +211,7 @@ def run_bfcl(
     modes: Sequence[str] = ("agentsmall",),
     max_tokens: int = DEFAULT_MAX_TOKENS,
     on_result: Callable[[ItemResult], None] | None = None,
+    tool_gate: bool = True,
 ) -> BfclRun:
     """Evaluate `items` (one category) in each mode on one model.
 
@@ -188,19 +234,34 @@ def run_bfcl(
     with tempfile.TemporaryDirectory(prefix="agentsmall-eval-") as tmp:
         memory = Memory(Path(tmp) / "eval.db")
         try:
-            prepared = [_prepare(model, item, memory, max_tokens) for item in items]
+            # Prepared as the first mode reaches each item, so progress shows from the start.
+            prepared: dict[int, _Prepared] = {}
             for mode in modes:
                 results = by_mode.setdefault(mode, [])
-                for p in prepared:
+                for index, item in enumerate(items):
+                    if index not in prepared:
+                        prepared[index] = _prepare(
+                            model, item, memory, max_tokens, tool_gate=tool_gate
+                        )
+                    p = prepared[index]
+                    # Our mode decodes the agent's own first step, tool gate included (its
+                    # time is the item's time too); raw and gbnf get the plain action space.
+                    ours = mode == "agentsmall"
                     attempt = run_step(
                         model,
                         mode,
                         p.messages,
-                        p.agent.actions,
-                        constraint=p.agent.constraint,
+                        p.space if ours else p.agent.actions,
+                        constraint=p.constraint if ours else p.agent.constraint,
                         max_tokens=max_tokens,
                     )
-                    result = judge(p.item, mode, attempt, p.bfcl_names)
+                    if ours:
+                        attempt = replace(
+                            attempt,
+                            seconds=attempt.seconds + p.gate_seconds,
+                            cpu_seconds=attempt.cpu_seconds + p.gate_cpu_seconds,
+                        )
+                    result = judge(p.item, mode, attempt, p.bfcl_names, p.gate if ours else None)
                     results.append(result)
                     if on_result is not None:
                         on_result(result)

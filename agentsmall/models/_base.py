@@ -110,5 +110,16 @@ class Model(abc.ABC):
         extra = len(json.dumps(dict(template_kwargs), default=str)) if template_kwargs else 0
         return (sum(len(m["content"]) for m in messages) + extra) // 4
 
+    can_score: bool = False
+    """Whether `score` works: the tool relevance gate (`agentsmall._relevance`) needs it."""
+
+    def score(self, contexts: Sequence[str], continuation: str) -> list[float]:
+        """The log-probability (nats) of `continuation` after each of `contexts`.
+
+        Plain text, no chat template: scoring compares how likely one text is after several
+        others (a task after each tool's description), which needs no conversation.
+        """
+        raise NotImplementedError(f"model {self.name} cannot score texts")
+
     def close(self) -> None:  # noqa: B027 - optional hook, most models hold nothing to release
         """Release what the model holds (weights, KV cache)."""

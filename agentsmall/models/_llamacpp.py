@@ -25,6 +25,7 @@ from agentsmall.models._base import (
     TextCallback,
 )
 from agentsmall.models._chat import ChatTemplate, fallback_template
+from agentsmall.models._scoring import TextScorer
 
 GGUF_MAGIC = b"GGUF"
 
@@ -117,6 +118,7 @@ class LlamaCppModel(Model):
         metadata = self._llm.metadata
         self._vocabulary = TokenVocabulary.cached_from_llama(self._llm, self.path)
         self._decoder = Decoder(self._llm, self._vocabulary)
+        self._scorer: TextScorer | None = None  # created by the first `score`
         self.constraint_backend = constraint_backend or default_backend()
         """"llguidance" or "outlines": who computes token masks (see agentsmall.decoding)."""
         self._add_bos = metadata.get("tokenizer.ggml.add_bos_token", "true") != "false"
@@ -229,7 +231,29 @@ class LlamaCppModel(Model):
             prompt_seconds=result.prompt_seconds,
         )
 
+    can_score = True
+
+    def score(self, contexts: Sequence[str], continuation: str) -> list[float]:
+        """See `Model.score`: all contexts are scored in one batch, in a llama.cpp context of
+        their own (`TextScorer`), so the KV cache of generation keeps its prompt prefix."""
+        with self._lock:
+            if self._scorer is None:
+                self._scorer = TextScorer(self._llm, n_threads=self._llm.n_threads)
+            tail = self._llm.tokenize(continuation.encode("utf-8"), add_bos=False, special=False)
+            pairs = [(self._plain_tokens(c), tail) for c in contexts]
+            return self._scorer.score(pairs)
+
+    def _plain_tokens(self, text: str) -> list[int]:
+        """`text` as tokens, special markers taken literally, with BOS when the model wants it."""
+        tokens = self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+        if self._add_bos and self._bos_id >= 0:
+            tokens.insert(0, self._bos_id)
+        return tokens
+
     def close(self) -> None:
+        if self._scorer is not None:
+            self._scorer.close()
+            self._scorer = None
         self._llm.close()
 
 

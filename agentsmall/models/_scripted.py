@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from agentsmall.models._base import (
@@ -35,6 +35,8 @@ class ScriptedModel(Model):
     `chat_template` (Jinja source) each prompt is also rendered, template variables and
     prefill included, into `.prompts`, as a real model would see it.
     `check_regex=False` lets replies break a regex constraint (to test what happens then).
+    `scorer(context, continuation) -> float` makes the model able to `score` texts (the tool
+    gate needs that); every scoring request is kept in `.scored`.
     """
 
     def __init__(
@@ -45,6 +47,7 @@ class ScriptedModel(Model):
         context_length: int = 8192,
         chat_template: str | None = None,
         check_regex: bool = True,
+        scorer: Callable[[str, str], float] | None = None,
     ) -> None:
         self._replies = list(replies)
         self.name = name
@@ -57,6 +60,15 @@ class ScriptedModel(Model):
         self.template_kwargs: list[dict[str, Any]] = []
         self.prefills: list[str] = []
         self.prompts: list[str] = []
+        self._scorer = scorer
+        self.can_score = scorer is not None
+        self.scored: list[tuple[list[str], str]] = []
+
+    def score(self, contexts: Sequence[str], continuation: str) -> list[float]:
+        if self._scorer is None:
+            return super().score(contexts, continuation)
+        self.scored.append((list(contexts), continuation))
+        return [self._scorer(context, continuation) for context in contexts]
 
     def generate(
         self,

@@ -1,0 +1,91 @@
+"""Which tools is a task about? The model's likelihoods decide before its first step.
+
+Left to its greedy choice, a small model decides badly *whether* to call a tool: on BFCL's
+`multiple` set SmolLM2-135M answered with `final_answer` in 63 of 100 items that needed a call,
+while on `irrelevance` it called a tool in half the items that needed none. Yet the same model
+ranks tools well when asked the right way. For each tool we compare how likely the task's text
+is after that tool's description with how likely it is after no description,
+
+    relevance(tool) = log P(task | "Tool: <name>: <description> ... request:")
+                    - log P(task | "A user request:")
+
+(pointwise mutual information, in nats: how much the description "explains" the task). On
+BFCL the highest-scoring tool is the right one far more often than the greedy choice is, and a
+threshold on the best score separates tasks that need a tool from tasks that need none (the
+figures, and how the defaults were tuned on items not used for the report, are in
+docs/BENCHMARKS.md, "Tool relevance gate").
+
+The gate then shapes the first planner step's action space (the constraint, not the prompt, so
+the prompt's KV cache is untouched): when no tool is relevant enough, the step may only answer;
+otherwise it must call one of the tools scoring within `margin` of the best. Later steps are
+not gated: after seeing results, the model decides whether to call more or answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from agentsmall._prompts import prompts
+from agentsmall._tool import Tool
+from agentsmall.models import Model
+
+DEFAULT_THRESHOLD = 5.0
+"""Nats: a task whose best tool scores below this is answered without a call."""
+
+DEFAULT_MARGIN = 3.0
+"""Nats: tools within this of the best tool are offered to the first step."""
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    """What the gate decided for one task."""
+
+    scores: dict[str, float]
+    """Relevance of each tool (nats; see the module docstring)."""
+    offered: tuple[str, ...]
+    """The tools the first step may call; empty when the step must answer."""
+
+    @property
+    def must_answer(self) -> bool:
+        return not self.offered
+
+    def as_dict(self) -> dict[str, object]:
+        return {"scores": {k: round(v, 2) for k, v in self.scores.items()}, "offered": self.offered}
+
+
+@dataclass(frozen=True, kw_only=True)
+class ToolGate:
+    """Decides, from tool relevance, whether the first step calls a tool and which ones.
+
+    `threshold`: the best tool must score at least this (nats) for the step to call at all.
+    `margin`: tools within this many nats of the best are offered, so that a task needing two
+    tools, or a near tie, keeps both. Both are per model in spirit; the defaults were tuned
+    on the embedded SmolLM2-135M (docs/BENCHMARKS.md).
+    """
+
+    threshold: float = DEFAULT_THRESHOLD
+    margin: float = DEFAULT_MARGIN
+
+    def decide(self, model: Model, task: str, tools: Sequence[Tool]) -> GateDecision:
+        scores = relevance(model, task, tools)
+        if not scores:
+            return GateDecision(scores, ())
+        best = max(scores.values())
+        if best < self.threshold:
+            return GateDecision(scores, ())
+        offered = tuple(name for name, s in scores.items() if s >= best - self.margin)
+        return GateDecision(scores, offered)
+
+
+def relevance(model: Model, task: str, tools: Sequence[Tool]) -> dict[str, float]:
+    """Each tool's relevance to `task` (nats), scored in one batch by `model`."""
+    if not tools:
+        return {}
+    env = prompts()
+    contexts = [env.get_template("relevance_none.jinja").render()]
+    card = env.get_template("relevance_tool.jinja")
+    contexts += [card.render(tool=t) for t in tools]
+    continuation = " " + " ".join(task.split())
+    baseline, *scores = model.score(contexts, continuation)
+    return {t.name: s - baseline for t, s in zip(tools, scores, strict=True)}

@@ -1,0 +1,205 @@
+"""The tool relevance gate: scores, decisions, and how they shape the first planner step.
+
+Scripted models score texts with a given function, so every decision here is deterministic;
+the real-model tests at the end check the llama.cpp scorer itself and the gate end to end.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from agentsmall._relevance import GateDecision, ToolGate, relevance
+from agentsmall._tool import tool
+from agentsmall.agent import Agent, Event
+from agentsmall.models import ScriptedModel
+
+
+@tool
+def multiply(a: int, b: int) -> int:
+    """Multiply two numbers."""
+    return a * b
+
+
+@tool
+def get_weather(city: str) -> str:
+    """Get the weather forecast of a city."""
+    return f"sunny in {city}"
+
+
+def keyword_scorer(context: str, continuation: str) -> float:
+    """Log-likelihood that rises by 10 nats when the context names a tool with a word of its
+    name in the task (`weather` for get_weather): a stand-in for the model's judgement."""
+    if not context.startswith("Tool:"):
+        return -50.0
+    words = [w for w in context.split(": ")[1].split("_") if len(w) > 3]
+    return -40.0 if any(w in continuation.lower() for w in words) else -50.0
+
+
+def make_agent(tmp_path: Path, replies: list[Any], **options: Any) -> Agent:
+    model = ScriptedModel([json.dumps(r) for r in replies], scorer=keyword_scorer)
+    options.setdefault("tools", [multiply, get_weather])
+    return Agent(model, memory=tmp_path / "m.db", **options)
+
+
+@pytest.fixture
+def closing() -> Iterator[list[Agent]]:
+    agents: list[Agent] = []
+    yield agents
+    for agent in agents:
+        agent.memory.close()
+
+
+def test_relevance_is_the_gain_over_no_description() -> None:
+    model = ScriptedModel([], scorer=keyword_scorer)
+    scores = relevance(model, "Please  multiply 3\nand 4", [multiply, get_weather])
+    assert scores == {"multiply": 10.0, "get_weather": 0.0}
+    contexts, continuation = model.scored[0]
+    assert continuation == " Please multiply 3 and 4"  # whitespace normalised
+    assert contexts[0] == "A user request:"  # the baseline first
+    assert contexts[1].startswith("Tool: multiply: Multiply two numbers.")
+
+
+def test_gate_offers_tools_within_the_margin_of_the_best() -> None:
+    scores = {"a": 9.0, "b": 7.5, "c": 2.0}
+    model = ScriptedModel([], scorer=lambda ctx, _: scores.get(ctx.split(":")[1].strip(), 0.0))
+
+    @tool
+    def a() -> None:
+        """x"""
+
+    @tool
+    def b() -> None:
+        """x"""
+
+    @tool
+    def c() -> None:
+        """x"""
+
+    decision = ToolGate(threshold=5.0, margin=2.0).decide(model, "task", [a, b, c])
+    assert decision.offered == ("a", "b")
+    assert not decision.must_answer
+    low = ToolGate(threshold=10.0, margin=2.0).decide(model, "task", [a, b, c])
+    assert low.offered == () and low.must_answer
+
+
+def test_an_irrelevant_task_is_answered_without_a_call(
+    tmp_path: Path, closing: list[Agent]
+) -> None:
+    agent = make_agent(tmp_path, [[{"tool": "final_answer", "arguments": {"answer": "hi"}}]])
+    closing.append(agent)
+    events: list[Event] = []
+    result = agent.run("Tell me a joke", on_event=events.append)
+    assert result.output == "hi"
+    ranked = [e for e in events if e.kind == "tools_ranked"]
+    assert ranked and ranked[0].data["offered"] == ()
+    # The step's constraint offered final_answer alone.
+    schema = agent.model.constraints[0].schema  # type: ignore[attr-defined]
+    assert "multiply" not in json.dumps(schema) and "final_answer" in json.dumps(schema)
+
+
+def test_a_relevant_task_must_call_one_of_the_offered_tools(
+    tmp_path: Path, closing: list[Agent]
+) -> None:
+    replies = [
+        [{"tool": "multiply", "arguments": {"a": 3, "b": 4}}],
+        [{"tool": "final_answer", "arguments": {"answer": "12"}}],
+    ]
+    agent = make_agent(tmp_path, replies)
+    closing.append(agent)
+    result = agent.run("Multiply 3 by 4")
+    assert result.output == "12"
+    first, second = (json.dumps(c.schema) for c in agent.model.constraints)  # type: ignore[attr-defined]
+    assert "multiply" in first and "get_weather" not in first and "final_answer" not in first
+    # Later steps are not gated: every tool, and the final answer, are back.
+    assert "get_weather" in second and "final_answer" in second
+
+
+def test_the_gate_leaves_the_prompt_alone(tmp_path: Path, closing: list[Agent]) -> None:
+    replies = [[{"tool": "final_answer", "arguments": {"answer": "hi"}}]]
+    gated = make_agent(tmp_path / "a", replies)
+    plain = make_agent(tmp_path / "b", replies, tool_gate=None)
+    closing += [gated, plain]
+    gated.run("Tell me a joke")
+    plain.run("Tell me a joke")
+    assert gated.model.calls == plain.model.calls  # type: ignore[attr-defined]
+    assert not plain.model.scored  # type: ignore[attr-defined]
+
+
+def test_must_use_tool_overrides_a_decision_to_answer(tmp_path: Path, closing: list[Agent]) -> None:
+    replies = [
+        [{"tool": "get_weather", "arguments": {"city": "Oslo"}}],
+        [{"tool": "final_answer", "arguments": {"answer": "sunny"}}],
+    ]
+    agent = make_agent(tmp_path, replies, must_use_tool=True)
+    closing.append(agent)
+    assert agent.run("Tell me a joke").output == "sunny"
+    first = json.dumps(agent.model.constraints[0].schema)  # type: ignore[attr-defined]
+    assert "multiply" in first and "get_weather" in first and "final_answer" not in first
+
+
+def test_a_model_that_cannot_score_is_not_gated(tmp_path: Path, closing: list[Agent]) -> None:
+    model = ScriptedModel([json.dumps([{"tool": "final_answer", "arguments": {"answer": "x"}}])])
+    agent = Agent(model, tools=[multiply], memory=tmp_path / "m.db")
+    closing.append(agent)
+    events: list[Event] = []
+    agent.run("Multiply 3 by 4", on_event=events.append)
+    assert not [e for e in events if e.kind == "tools_ranked"]
+    assert "multiply" in json.dumps(model.constraints[0].schema)  # type: ignore[union-attr]
+
+
+def test_first_step_reports_the_space_and_the_decision(
+    tmp_path: Path, closing: list[Agent]
+) -> None:
+    agent = make_agent(tmp_path, [])
+    closing.append(agent)
+    space, constraint, gate = agent.first_step("What is the weather in Oslo?")
+    assert isinstance(gate, GateDecision) and gate.offered == ("get_weather",)
+    assert list(space.tools) == ["get_weather"] and not space.allow_final_answer
+    assert constraint.schema == space.schema
+
+
+# -- the real model ---------------------------------------------------------------------------
+
+
+def _reference_logprob(llm: Any, context: list[int], continuation: list[int]) -> float:
+    """The same sum, one token at a time through llama-cpp-python's own context."""
+    llm.reset()
+    llm.eval(context)
+    total = 0.0
+    for token in continuation:
+        pointer = llm._ctx.get_logits_ith(-1)
+        logits = np.ctypeslib.as_array(pointer, shape=(llm.n_vocab(),)).astype(np.float64)
+        peak = logits.max()
+        total += logits[token] - peak - math.log(np.exp(logits - peak).sum())
+        llm.eval([token])
+    llm.reset()
+    return total
+
+
+def test_scores_match_token_by_token_evaluation(embedded_model: Any) -> None:
+    contexts = ["A user request:", "Tool: multiply: Multiply two numbers.\nA request:"]
+    continuation = " What is 23 times 19?"
+    scores = embedded_model.score(contexts, continuation)
+    llm = embedded_model._llm
+    tail = llm.tokenize(continuation.encode(), add_bos=False, special=False)
+    for context, score in zip(contexts, scores, strict=True):
+        reference = _reference_logprob(llm, embedded_model._plain_tokens(context), tail)
+        # Batched and one-by-one evaluation round differently (a few hundredths per token).
+        assert score == pytest.approx(reference, rel=0.02)
+    # Sequences of one batch do not see each other: scored alone, each gives the same.
+    alone = embedded_model.score(contexts[1:], continuation)[0]
+    assert alone == pytest.approx(scores[1], rel=0.02)
+
+
+def test_the_real_model_ranks_the_tool_a_task_is_about(embedded_model: Any) -> None:
+    scores = relevance(embedded_model, "What is 23 times 19?", [multiply, get_weather])
+    assert scores["multiply"] > scores["get_weather"]
+    weather = relevance(embedded_model, "Will it rain in Paris tomorrow?", [multiply, get_weather])
+    assert weather["get_weather"] > weather["multiply"]
