@@ -21,10 +21,14 @@ models write, so it would close lists that had room for more. The estimate only 
 choice when the end of the budget is near; with ample budget nothing is masked and the text is
 byte for byte what it was without this mechanism.
 
-Like the repeat watcher, it also masks tokens that close a bracket and then go on with a comma
-(`}},`, `}, {"`) while the budget is tight, so that the model closes the item on its own first
-and the comma is decided separately; that changes how the text is split into tokens, never
-which texts are possible.
+A single token can close an item *and* start the next (`}},`, `}}, {"`). Masking such tokens
+while the budget is tight (as the repeat watcher does) would make the model choose among the
+rest, and a model that wanted to close the item may then write one more digit instead (seen
+on SmolLM2 with commas favoured). So the choice is made on the full mask, and only when the
+chosen token would start another item is it replaced by the longest allowed token that spells
+its text up to that comma (`}},` becomes `}}`): the model's decision to close the item is kept,
+the comma is dropped, and at the top level the list can then only close. Only when no such
+token is allowed is the choice made again without tokens that close and go on.
 
 What it cannot do: shorten an item once it has started. If a single item does not fit in what
 is left (the first item of the step, or one much longer than the estimate), the step is cut
@@ -37,6 +41,8 @@ too, but their commas are caught only as tokens of their own (`, 2`), not glued 
 """
 
 from __future__ import annotations
+
+import copy
 
 from agentsmall.decoding._jsontext import JsonDepth
 
@@ -91,3 +97,20 @@ class ListBudget:
         longest = max(self._longest, self._tokens - self._item_start)
         left = self.max_tokens - self._tokens
         return left < next_item_estimate(longest) + CLOSING_TOKENS
+
+    def item_comma(self, piece: bytes) -> int | None:
+        """The offset in `piece`, if it were written next, of a comma that would start another
+        item of the list; None when it holds no such comma.
+
+        Bytes, not characters: JSON's punctuation is ASCII, and no byte of a multi-byte UTF-8
+        character is, so a piece that splits a character is read correctly too.
+        """
+        if not self._is_list:
+            return None
+        json = copy.copy(self._json)
+        for offset, byte in enumerate(piece):
+            ch = chr(byte) if byte < 0x80 else "\x80"
+            if ch == "," and json.depth == 1 and not json.in_string:
+                return offset
+            json.step(ch)
+        return None

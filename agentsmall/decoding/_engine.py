@@ -108,6 +108,7 @@ class Decoder:
         self._no_close_then_comma = ~close_then_comma_tokens(vocabulary.pieces)
         self._llguidance: llguidance.LLTokenizer | None = None
         self._llguidance_lock = threading.Lock()
+        self._token_of_piece: dict[bytes, int] | None = None
 
     # -- constraints ---------------------------------------------------------------------------
 
@@ -130,6 +131,17 @@ class Decoder:
         if isinstance(constraint, GrammarConstraint):
             return LLGuidanceMatcher(constraint, self.llguidance_tokenizer())
         return OutlinesMatcher(constraint, self._tokenize)
+
+    def token_of_piece(self) -> dict[bytes, int]:
+        """Each token's bytes mapped to the token (the lowest id when several share them);
+        built on first use, as only a list closing at the end of its budget needs it."""
+        if self._token_of_piece is None:
+            mapping: dict[bytes, int] = {}
+            for token, piece in enumerate(self.vocabulary.pieces):
+                if piece is not None:
+                    mapping.setdefault(piece, token)
+            self._token_of_piece = mapping
+        return self._token_of_piece
 
     # -- KV cache ------------------------------------------------------------------------------
 
@@ -254,7 +266,14 @@ class Decoder:
                 if pending:
                     self._eval(pending)
                     pending = []
-                token = _pick(self._logits(), allowed, temperature, rng)
+                logits = self._logits()
+                token = _pick(logits, allowed, temperature, rng)
+                if run.starts_item_over_budget(token):
+                    closing = run.item_closing(token, allowed)
+                    if closing is None:
+                        allowed = run._narrowed(allowed, close_list=False)
+                        closing = _pick(logits, allowed, temperature, rng)
+                    token = closing
             if token in self.vocabulary.end_token_ids or (
                 run.matcher is not None and token == self.vocabulary.eos_token_id
             ):
@@ -313,8 +332,11 @@ class _Run:
         watcher = self.watcher
         if watcher is not None and (watcher.repeated or watcher.may_repeat):
             allowed = self._narrowed(allowed, close_list=watcher.repeated)
-        if self.budget is not None and self._budget_call(self.budget.tight):
-            allowed = self._narrowed(allowed, close_list=self.budget.between_items)
+        budget = self.budget
+        if budget is not None and self._budget_call(
+            lambda: budget.between_items and budget.tight()
+        ):
+            allowed = self._narrowed(allowed, close_list=True)
         return allowed, int(np.count_nonzero(allowed))
 
     def _narrowed(self, allowed: np.ndarray, *, close_list: bool) -> np.ndarray:
@@ -328,6 +350,28 @@ class _Run:
         if close_list:
             narrowed &= self.decoder._no_comma
         return narrowed if narrowed.any() else allowed
+
+    def starts_item_over_budget(self, token: int) -> bool:
+        """Whether `token` would start another list item that the budget has no room for."""
+        budget = self.budget
+        piece = self.decoder.vocabulary.pieces[token]
+        if budget is None or piece is None:
+            return False
+        return self._budget_call(lambda: budget.tight() and budget.item_comma(piece) is not None)
+
+    def item_closing(self, token: int, allowed: np.ndarray) -> int | None:
+        """The longest allowed token spelling `token`'s text up to the comma that would start
+        another item (`}}` for `}},`), or None (see `ListBudget`)."""
+        budget = self.budget
+        piece = self.decoder.vocabulary.pieces[token]
+        assert budget is not None and piece is not None
+        comma = self._budget_call(lambda: budget.item_comma(piece))
+        tokens = self.decoder.token_of_piece()
+        for end in range(comma or 0, 0, -1):
+            prefix = tokens.get(piece[:end])
+            if prefix is not None and allowed[prefix]:
+                return prefix
+        return None
 
     def append(self, token: int) -> None:
         if self.matcher is not None:
