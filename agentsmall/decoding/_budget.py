@@ -35,9 +35,12 @@ is left (the first item of the step, or one much longer than the estimate), the 
 off as before. Bounding one item is left to the value bounds, which keep one call well under
 the default budget of 256 tokens for the usual tools (a few arguments); a tool with many long
 string arguments can still exceed it, and needs a larger `max_tokens_per_step`. Nothing is
-rolled back: the text is always exactly what the model wrote. Lists of scalars are followed
-too, but their commas are caught only as tokens of their own (`, 2`), not glued to a value
-(`1,`).
+rolled back: what was written stays. Nor can it refuse a comma the schema requires (`minItems`
+not reached): the list goes on then, as the repeat watcher's does.
+
+It works on the token mask and the chosen token, after the constraint, so it is the same for
+both constraint backends (llguidance and outlines-core). Lists of scalars are followed the
+same way (`1,` becomes `1`).
 """
 
 from __future__ import annotations
