@@ -28,6 +28,7 @@ from agentsmall.decoding import (
     compile_json_schema,
     json_schema_regex,
 )
+from agentsmall.decoding._budget import ListBudget
 from agentsmall.decoding._repeats import RepeatWatcher, close_then_comma_tokens, comma_tokens
 from agentsmall.errors import ContextOverflowError, DecodingError
 from agentsmall.models import JsonSchemaConstraint, ScriptedModel, load_model
@@ -612,6 +613,107 @@ def test_a_repeated_list_item_closes_the_list(embedded_model: Any,
     assert watched.finish_reason == "stop"
 
 
+NUMBERS_SCHEMA = {
+    "type": "array",
+    "items": {"type": "object", "properties": {"x": {"type": "integer", "maxDigits": 3}},
+              "required": ["x"], "additionalProperties": False},
+    "minItems": 1,
+    "maxItems": 8,
+}
+
+
+@pytest.fixture
+def comma_loving(embedded_model: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Push the model towards every token with a comma, so that lists go on to maxItems."""
+    pieces = embedded_model._vocabulary.pieces
+    with_comma = np.array([p is not None and b"," in p for p in pieces])
+    original = Decoder._logits
+
+    def logits(self: Decoder) -> np.ndarray:
+        boosted = np.array(original(self), copy=True)
+        boosted[with_comma] += 1000.0
+        return boosted
+
+    monkeypatch.setattr(Decoder, "_logits", logits)
+
+
+def numbers_list(model: Any, backend: str, max_tokens: int, *, budget: bool,
+                 forced_strings: bool = True) -> Any:
+    decoder = model._decoder
+    return decoder.generate(
+        model.tokenize_prompt(user("List some numbers as JSON objects.")),
+        constraint=decoder.compile(json_schema_regex(NUMBERS_SCHEMA), backend=backend),
+        max_tokens=max_tokens,
+        close_list_within_budget=budget,
+        forced_strings=forced_strings,
+    )
+
+
+@pytest.mark.usefixtures("comma_loving")
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_list_closes_before_the_token_limit_would_cut_it_off(embedded_model: Any,
+                                                               backend: str) -> None:
+    """Several items, each within its bounds, that together pass max_tokens: without the
+    budget the list is cut off; with it, it closes after the last item that fits."""
+    for max_tokens in range(12, 44, 3):
+        cut = numbers_list(embedded_model, backend, max_tokens, budget=False)
+        assert cut.finish_reason == "length"
+        with pytest.raises(json.JSONDecodeError):
+            json.loads(cut.text)
+
+        closed = numbers_list(embedded_model, backend, max_tokens, budget=True)
+        assert closed.finish_reason == "stop", (max_tokens, closed.text)
+        record_and_validate(closed.text, NUMBERS_SCHEMA, embedded_model)
+        # The same items as without the budget (the model's own values), only closed earlier:
+        # a `},` chosen at the end becomes `}` and then `]`, never one more digit.
+        assert cut.text.startswith(closed.text[:-1]), (cut.text, closed.text)
+        # And not needlessly early: an item here takes 6 tokens, the estimate keeps 6 + 1 + 1.
+        assert max_tokens - len(closed.tokens) < 8
+
+
+@pytest.mark.usefixtures("comma_loving")
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("forced_strings", [True, False])
+def test_an_ample_budget_changes_nothing(embedded_model: Any, backend: str,
+                                         forced_strings: bool) -> None:
+    """A list of eight items that fits: the budget follows it and never narrows a mask."""
+    runs = [numbers_list(embedded_model, backend, 120, budget=budget,
+                         forced_strings=forced_strings) for budget in (False, True)]
+    assert runs[0].tokens == runs[1].tokens
+    assert runs[0].text == runs[1].text
+    assert len(record_and_validate(runs[1].text, NUMBERS_SCHEMA, embedded_model)) == 8
+
+
+@each_backend
+def test_the_agents_step_is_unchanged_by_an_ample_budget(backend_model: Any,
+                                                         spy_decoder: list[Any]) -> None:
+    """The planner step of the calculator agent, through the model as the agent calls it
+    (budget on), is token for token the step decoded without a budget."""
+    messages, schema = _action_case()
+    constraint = JsonSchemaConstraint(schema, list_of_unique_items=True)
+    generation = backend_model.generate(messages, constraint=constraint, max_tokens=256)
+    record_and_validate(generation.text, schema, backend_model)
+    decoder, backend = backend_model._decoder, backend_model.constraint_backend
+    reference = decoder.generate(
+        backend_model.tokenize_prompt(messages),
+        constraint=decoder.compile(json_schema_regex(schema), backend=backend),
+        max_tokens=256,
+        close_list_on_repeat=True,
+    )
+    assert spy_decoder[0].tokens == reference.tokens
+    assert generation.text == reference.text
+
+
+@pytest.mark.usefixtures("comma_loving")
+def test_a_failing_budget_raises(embedded_model: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(self: ListBudget) -> bool:
+        raise RuntimeError("budget exploded")
+
+    monkeypatch.setattr(ListBudget, "tight", broken)
+    with pytest.raises(DecodingError, match="budget exploded"):
+        numbers_list(embedded_model, "llguidance", 40, budget=True)
+
+
 @pytest.fixture
 def small_model() -> Iterator[Any]:
     model = load_model(None, context_length=256, threads=1)
@@ -732,3 +834,78 @@ def test_comma_and_close_then_comma_tokens() -> None:
     assert comma_tokens(pieces).tolist() == [
         False, False, True, True, False, False, True, False, False, False, False, False, False,
     ]
+
+
+# -- the list budget (pure) --------------------------------------------------------------------
+
+
+def feed_tokens(budget: ListBudget, tokens: list[str]) -> ListBudget:
+    for token in tokens:
+        budget.feed(token)
+    return budget
+
+
+# One item of six tokens: `[{"` / `x` / `":` / ` 1` / `}` ... and each later one
+# from its comma: `,` / ` {"` / `x` / `":` / ` 2` / `}`.
+FIRST_ITEM = ['[{"', "x", '":', " 1", "}", ""]
+NEXT_ITEM = [",", ' {"', "x", '":', " 2", "}"]
+
+
+def test_the_budget_keeps_room_for_the_longest_item_and_the_bracket() -> None:
+    # 6 tokens an item: one more needs 6 + 6 // 4 = 7 tokens, and 1 for "]".
+    budget = feed_tokens(ListBudget(20), FIRST_ITEM + NEXT_ITEM)
+    assert budget.between_items
+    assert not budget.tight()  # 12 written, 8 left
+    budget = feed_tokens(ListBudget(19), FIRST_ITEM + NEXT_ITEM)
+    assert budget.tight()  # 7 left
+    budget = feed_tokens(ListBudget(19), FIRST_ITEM + NEXT_ITEM[:3])
+    assert not budget.between_items  # inside the second item
+
+
+def test_the_longest_item_sets_the_estimate() -> None:
+    long_item = [",", ' {"', "x", '":', " 1", "2", "3", "4", "}"]  # 9 tokens
+    tokens = FIRST_ITEM + long_item + NEXT_ITEM  # 21 tokens
+    # One more needs 9 + 2 + 1 = 12 tokens.
+    assert not feed_tokens(ListBudget(33), tokens).tight()
+    assert feed_tokens(ListBudget(32), tokens).tight()
+
+
+def test_the_item_being_written_counts_before_it_closes() -> None:
+    budget = feed_tokens(ListBudget(14), ['[{"', "x", '":', " 1", "2", "3", "4", "5"])
+    assert budget.tight()  # 8 tokens so far: 10 + 1 more would not fit in 6
+    assert not budget.between_items
+
+
+@pytest.mark.parametrize("text", ['{"a": 1, "b": 2', '"a, b', "12"])
+def test_the_budget_ignores_anything_but_a_list(text: str) -> None:
+    budget = feed_tokens(ListBudget(3), list(text))
+    assert not budget.tight()
+    assert not budget.between_items
+
+
+def test_commas_and_brackets_in_strings_are_not_items() -> None:
+    budget = feed_tokens(ListBudget(100), ['[{"', 's": "', ", ]}, {", '"}'])
+    assert budget.between_items
+    budget.feed(", ")
+    assert budget._longest == 4  # one item so far, strings and all
+
+
+@pytest.mark.parametrize(
+    ("before", "piece", "offset"),
+    [
+        ('[{"x": 1', b"},", 1),
+        ('[{"x": {"y": 1', b"}},", 2),
+        ('[{"x": {"y": 1', b"},", None),  # the comma goes on with the arguments
+        ('[{"x": "a', b'",', None),  # still inside the item
+        ('[{"x": "a', b'"}, {"', 2),
+        ('[{"x": 1}', b", ", 0),
+        ('[{"s": "', b", ", None),  # a comma in a string
+        ('{"x": 1', b"},", None),  # not a list
+    ],
+)
+def test_item_comma_finds_the_comma_that_starts_an_item(before: str, piece: bytes,
+                                                         offset: int | None) -> None:
+    budget = feed_tokens(ListBudget(100), [before])
+    assert budget.item_comma(piece) == offset
+    feed_tokens(budget, [piece.decode()])  # looking ahead left the budget as it was
+    assert ListBudget(100).item_comma(piece) is None  # nothing written yet

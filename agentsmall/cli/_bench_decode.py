@@ -191,6 +191,7 @@ def bench_decode(args: argparse.Namespace) -> int:
                 constraint=constraint,
                 max_tokens=MAX_TOKENS,
                 close_list_on_repeat=True,
+                close_list_within_budget=True,
                 fast_forward=fast_forward,
             )
             counts["forced"] += r.forced_tokens
@@ -313,6 +314,7 @@ def _divergence(decoder: Decoder, constraint: Constraint, prompt: list[int]) -> 
                 constraint=constraint,
                 max_tokens=MAX_TOKENS,
                 close_list_on_repeat=True,
+                close_list_within_budget=True,
                 fast_forward=fast_forward,
             ).tokens
         )

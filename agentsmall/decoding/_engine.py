@@ -19,12 +19,13 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import llama_cpp
 import llguidance
 import numpy as np
 
+from agentsmall.decoding._budget import ListBudget
 from agentsmall.decoding._constraint import CompiledConstraint, OutlinesMatcher, compile_regex
 from agentsmall.decoding._llguidance import (
     GrammarConstraint,
@@ -35,6 +36,8 @@ from agentsmall.decoding._llguidance import (
 from agentsmall.decoding._repeats import RepeatWatcher, close_then_comma_tokens, comma_tokens
 from agentsmall.decoding._vocabulary import TokenVocabulary
 from agentsmall.errors import ContextOverflowError, DecodingError
+
+T = TypeVar("T")
 
 Constraint = CompiledConstraint | GrammarConstraint
 """A compiled constraint of either backend: an outlines-core index or an llguidance grammar."""
@@ -105,6 +108,7 @@ class Decoder:
         self._no_close_then_comma = ~close_then_comma_tokens(vocabulary.pieces)
         self._llguidance: llguidance.LLTokenizer | None = None
         self._llguidance_lock = threading.Lock()
+        self._token_of_piece: dict[bytes, int] | None = None
 
     # -- constraints ---------------------------------------------------------------------------
 
@@ -127,6 +131,17 @@ class Decoder:
         if isinstance(constraint, GrammarConstraint):
             return LLGuidanceMatcher(constraint, self.llguidance_tokenizer())
         return OutlinesMatcher(constraint, self._tokenize)
+
+    def token_of_piece(self) -> dict[bytes, int]:
+        """Each token's bytes mapped to the token (the lowest id when several share them);
+        built on first use, as only a list closing at the end of its budget needs it."""
+        if self._token_of_piece is None:
+            mapping: dict[bytes, int] = {}
+            for token, piece in enumerate(self.vocabulary.pieces):
+                if piece is not None:
+                    mapping.setdefault(piece, token)
+            self._token_of_piece = mapping
+        return self._token_of_piece
 
     # -- KV cache ------------------------------------------------------------------------------
 
@@ -186,6 +201,7 @@ class Decoder:
         temperature: float = 0.0,
         rng: np.random.Generator | None = None,
         close_list_on_repeat: bool = False,
+        close_list_within_budget: bool = False,
         fast_forward: bool = True,
         forced_strings: bool = True,
     ) -> DecodeResult:
@@ -193,6 +209,10 @@ class Decoder:
 
         `close_list_on_repeat`: the output is a JSON list; once an item repeats an earlier
         one, only closing the list is allowed (see `RepeatWatcher`).
+        `close_list_within_budget`: when the output is a JSON list and the tokens left cannot
+        hold another item (estimated from the items so far) and the closing bracket, the list
+        closes instead of going on, so that it is not cut off by `max_tokens` (see
+        `ListBudget`). Never changes the text while the budget is ample.
         `fast_forward`: a token the constraint allows alone is appended without sampling, and a
         run of such tokens is evaluated in one batch; this never changes the text.
         `forced_strings` (with `fast_forward`): a whole string the constraint forces is appended
@@ -209,7 +229,13 @@ class Decoder:
         started = time.perf_counter()
         evaluated = self._prefill(prompt)
         prompt_seconds = time.perf_counter() - started
-        run = _Run(self, constraint, on_text, close_list_on_repeat)
+        run = _Run(
+            self,
+            constraint,
+            on_text,
+            close_list_on_repeat=close_list_on_repeat,
+            budget=ListBudget(max_tokens) if close_list_within_budget else None,
+        )
         pending: list[int] = []  # chosen but not yet evaluated
         forced = 0
         first_token_at = 0.0
@@ -240,7 +266,14 @@ class Decoder:
                 if pending:
                     self._eval(pending)
                     pending = []
-                token = _pick(self._logits(), allowed, temperature, rng)
+                logits = self._logits()
+                token = _pick(logits, allowed, temperature, rng)
+                if run.starts_item_over_budget(token):
+                    closing = run.item_closing(token, allowed)
+                    if closing is None:
+                        allowed = run._narrowed(allowed, close_list=False)
+                        closing = _pick(logits, allowed, temperature, rng)
+                    token = closing
             if token in self.vocabulary.end_token_ids or (
                 run.matcher is not None and token == self.vocabulary.eos_token_id
             ):
@@ -269,19 +302,23 @@ class Decoder:
 
 
 class _Run:
-    """The state of one generation: matcher, output so far, streamed text, repeat watcher."""
+    """The state of one generation: matcher, output so far, streamed text, and what narrows
+    the constraint's mask further (repeat watcher, list budget)."""
 
     def __init__(
         self,
         decoder: Decoder,
         constraint: Constraint | None,
         on_text: Callable[[str], None] | None,
+        *,
         close_list_on_repeat: bool,
+        budget: ListBudget | None,
     ) -> None:
         self.decoder = decoder
         self.matcher = decoder._matcher(constraint) if constraint is not None else None
         self.on_text = on_text
         self.watcher = RepeatWatcher() if close_list_on_repeat and self.matcher else None
+        self.budget = budget if self.matcher else None
         self.tokens: list[int] = []
         self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._parts: list[str] = []
@@ -294,14 +331,47 @@ class _Run:
         allowed = decoder._allowed(self.matcher)
         watcher = self.watcher
         if watcher is not None and (watcher.repeated or watcher.may_repeat):
-            narrowed = allowed & decoder._no_close_then_comma
-            if watcher.repeated:
-                narrowed &= decoder._no_comma
-            # After a repeat the list closes as soon as the schema lets it; until then
-            # (minItems not reached) it has to go on.
-            if narrowed.any():
-                allowed = narrowed
+            allowed = self._narrowed(allowed, close_list=watcher.repeated)
+        budget = self.budget
+        if budget is not None and self._budget_call(
+            lambda: budget.between_items and budget.tight()
+        ):
+            allowed = self._narrowed(allowed, close_list=True)
         return allowed, int(np.count_nonzero(allowed))
+
+    def _narrowed(self, allowed: np.ndarray, *, close_list: bool) -> np.ndarray:
+        """`allowed` without tokens that close an item and go on with a comma, and, when
+        `close_list`, without commas.
+
+        The list closes as soon as the schema lets it; until then (minItems not reached) it
+        has to go on, so a narrowing that would leave no token is not applied.
+        """
+        narrowed = allowed & self.decoder._no_close_then_comma
+        if close_list:
+            narrowed &= self.decoder._no_comma
+        return narrowed if narrowed.any() else allowed
+
+    def starts_item_over_budget(self, token: int) -> bool:
+        """Whether `token` would start another list item that the budget has no room for."""
+        budget = self.budget
+        piece = self.decoder.vocabulary.pieces[token]
+        if budget is None or piece is None:
+            return False
+        return self._budget_call(lambda: budget.tight() and budget.item_comma(piece) is not None)
+
+    def item_closing(self, token: int, allowed: np.ndarray) -> int | None:
+        """The longest allowed token spelling `token`'s text up to the comma that would start
+        another item (`}}` for `}},`), or None (see `ListBudget`)."""
+        budget = self.budget
+        piece = self.decoder.vocabulary.pieces[token]
+        assert budget is not None and piece is not None
+        comma = self._budget_call(lambda: budget.item_comma(piece))
+        tokens = self.decoder.token_of_piece()
+        for end in range(comma or 0, 0, -1):
+            prefix = tokens.get(piece[:end])
+            if prefix is not None and allowed[prefix]:
+                return prefix
+        return None
 
     def append(self, token: int) -> None:
         if self.matcher is not None:
@@ -309,12 +379,24 @@ class _Run:
         self.tokens.append(token)
         piece = self.decoder.vocabulary.pieces[token]
         chunk = self._utf8.decode(piece) if piece is not None else ""
+        budget = self.budget
+        if budget is not None:
+            self._budget_call(lambda: budget.feed(chunk))
         if chunk:
             self._parts.append(chunk)
             if self.watcher is not None:
                 self.watcher.feed(chunk)
             if self.on_text is not None:
                 self.on_text(chunk)
+
+    @staticmethod
+    def _budget_call(call: Callable[[], T]) -> T:
+        """`call`, with any failure of the budget's bookkeeping raised as a DecodingError: the
+        generation stops rather than go on with a budget that no longer follows the text."""
+        try:
+            return call()
+        except Exception as exc:
+            raise DecodingError(f"the list budget failed: {exc!r}") from exc
 
     def text(self) -> str:
         tail = self._utf8.decode(b"", final=True)

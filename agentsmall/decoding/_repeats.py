@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from agentsmall.decoding._jsontext import JsonDepth
+
 
 class RepeatWatcher:
     """Follows streamed JSON text and notices a repeated object/array item of the top-level list."""
 
     def __init__(self) -> None:
-        self._depth = 0
-        self._in_string = False
-        self._escaped = False
+        self._json = JsonDepth()
         self._item: list[str] | None = None
         self._seen: set[str] = set()
         self.repeated = False
@@ -32,28 +32,17 @@ class RepeatWatcher:
         for ch in text:
             if self._item is not None:
                 self._item.append(ch)
-            if self._in_string:
-                if self._escaped:
-                    self._escaped = False
-                elif ch == "\\":
-                    self._escaped = True
-                elif ch == '"':
-                    self._in_string = False
-                continue
-            if ch == '"':
-                self._in_string = True
-            elif ch in "[{":
-                self._depth += 1
-                if self._depth == 2:
-                    self._item = [ch]
-            elif ch in "]}":
-                self._depth -= 1
-                if self._depth == 1 and self._item is not None:
-                    item = "".join(self._item)
-                    self._item = None
-                    if item in self._seen:
-                        self.repeated = True
-                    self._seen.add(item)
+            before = self._json.depth
+            self._json.step(ch)
+            after = self._json.depth
+            if before == 1 and after == 2:
+                self._item = [ch]
+            elif before == 2 and after == 1 and self._item is not None:
+                item = "".join(self._item)
+                self._item = None
+                if item in self._seen:
+                    self.repeated = True
+                self._seen.add(item)
 
     @property
     def may_repeat(self) -> bool:

@@ -206,6 +206,7 @@ class LlamaCppModel(Model):
                     rng=self._rng,
                     close_list_on_repeat=isinstance(constraint, JsonSchemaConstraint)
                     and constraint.list_of_unique_items,
+                    close_list_within_budget=isinstance(constraint, JsonSchemaConstraint),
                 )
             except _StopReached:
                 assert watch is not None
