@@ -60,6 +60,9 @@ class StepAction:
     final_answer: str | None = None
     duplicates_dropped: int = 0
     """Identical calls the model listed more than once in the step; each runs once."""
+    ungrounded_dropped: tuple[str, ...] = ()
+    """Optional arguments left out because the conversation never mentions their values, as
+    ``tool.argument`` (see `agentsmall._grounding`)."""
 
 
 MAX_INTEGER_DIGITS = 15

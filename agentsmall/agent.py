@@ -35,6 +35,7 @@ from agentsmall._escalation import (
     already_answered,
     problem_of,
 )
+from agentsmall._grounding import conversation_text, ground_optional_arguments
 from agentsmall._native import NativePlanner
 from agentsmall._prompts import prompts
 from agentsmall._relevance import GateDecision, ToolGate
@@ -108,7 +109,8 @@ class Event:
     """Something that happened during a run, for CLIs, REPLs and embedding apps to show.
 
     kinds: "run_started", "tools_ranked" (the tool gate's decision: `GateDecision.as_dict()`),
-    "step_started", "text" (streamed output), "tool_call", "tool_result", "step_error",
+    "step_started", "text" (streamed output), "arguments_left_out" (optional arguments the
+    conversation does not ground), "tool_call", "tool_result", "step_error",
     "escalation" (data: `Escalation.as_dict()`), "final_answer", "run_finished".
     """
 
@@ -167,7 +169,9 @@ class Agent:
     `tool_gate` decides before the first step, from the model's likelihoods, whether the task
     needs a tool and which ones (`agentsmall._relevance`); None leaves that choice to the
     model's first step. It needs a model that can score texts (llama.cpp models can) and
-    applies to the JSON planner.
+    applies to the JSON planner. `ground_arguments`: optional arguments whose values the
+    conversation never mentions are left out, so the tool's defaults apply
+    (`agentsmall._grounding`).
     """
 
     def __init__(
@@ -193,6 +197,7 @@ class Agent:
         thinking: bool | None = None,
         max_thinking_tokens: int = 512,
         tool_gate: ToolGate | None = DEFAULT_GATE,
+        ground_arguments: bool = True,
     ) -> None:
         if max_steps < 1:
             raise ConfigError(f"max_steps must be at least 1 (got {max_steps})")
@@ -225,6 +230,7 @@ class Agent:
         self._spaces = {}
         self.must_use_tool = must_use_tool
         self.tool_gate = tool_gate
+        self.ground_arguments = ground_arguments
         self.model = load_model(model)
         # None: the JSON planner above; otherwise the model family's native format.
         self.native = NativePlanner.choose(
@@ -374,6 +380,13 @@ class Agent:
                         _audit.record(valid=False, model=self.model.name, reason=str(exc))
                         raise
                     _audit.record(valid=True, model=self.model.name)
+                    if self.ground_arguments:
+                        history = [t.message() for t in run.history]
+                        context = conversation_text(history, self.instructions)
+                        action = ground_optional_arguments(action, space.tools, context)
+                        if action.ungrounded_dropped:
+                            left_out = {"arguments": list(action.ungrounded_dropped)}
+                            emit(Event("arguments_left_out", step, left_out))
                     self._add_turn(
                         run, "assistant", action_text(action), "action", step, thinking=thinking
                     )

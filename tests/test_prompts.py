@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import re
 
+from agentsmall._prompts import prompts
 from agentsmall._runner import CallOutcome
 from agentsmall._tool import tool
-from agentsmall._prompts import prompts
 
 
 @tool

@@ -54,6 +54,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         action="store_false",
         help="agentsmall mode without the tool relevance gate (the model's own first choice)",
     )
+    bfcl.add_argument(
+        "--no-grounding",
+        dest="ground_arguments",
+        action="store_false",
+        help="agentsmall mode keeps optional arguments the task does not mention",
+    )
     _common(bfcl)
     bfcl.set_defaults(handler=eval_bfcl)
 
@@ -189,6 +195,7 @@ def eval_bfcl(args: argparse.Namespace) -> int:
             max_tokens=args.max_tokens,
             on_result=advance,
             tool_gate=args.tool_gate,
+            ground_arguments=args.ground_arguments,
         )
     if args.json:
         print(json.dumps(run.report, ensure_ascii=False))

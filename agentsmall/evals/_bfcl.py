@@ -21,7 +21,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from agentsmall._actions import ActionSpace
+from agentsmall._actions import ActionSpace, StepAction
+from agentsmall._grounding import conversation_text, ground_optional_arguments
 from agentsmall._relevance import GateDecision
 from agentsmall.agent import DEFAULT_GATE, DEFAULT_INSTRUCTIONS, Agent
 from agentsmall.errors import ConfigError
@@ -68,6 +69,7 @@ class ItemResult:
             "calls": self.calls,
             "final_answer": a.action.final_answer if a.action else None,
             "duplicates_dropped": a.action.duplicates_dropped if a.action else 0,
+            "ungrounded_dropped": list(a.action.ungrounded_dropped) if a.action else [],
             "output": a.text,
             "seconds": round(a.seconds, 4),
             "cpu_seconds": round(a.cpu_seconds, 4),
@@ -137,6 +139,14 @@ def _prepare(
         time.perf_counter() - started,
         time.process_time() - cpu_started,
     )
+
+
+def _grounded(p: _Prepared, attempt: Attempt) -> StepAction | None:
+    """The attempt's action as the agent would run it: optional arguments grounded."""
+    if attempt.action is None:
+        return None
+    context = conversation_text(p.messages, p.agent.instructions)
+    return ground_optional_arguments(attempt.action, p.space.tools, context)
 
 
 def judge(
@@ -212,6 +222,7 @@ def run_bfcl(
     max_tokens: int = DEFAULT_MAX_TOKENS,
     on_result: Callable[[ItemResult], None] | None = None,
     tool_gate: bool = True,
+    ground_arguments: bool = True,
 ) -> BfclRun:
     """Evaluate `items` (one category) in each mode on one model.
 
@@ -258,6 +269,7 @@ def run_bfcl(
                     if ours:
                         attempt = replace(
                             attempt,
+                            action=_grounded(p, attempt) if ground_arguments else attempt.action,
                             seconds=attempt.seconds + p.gate_seconds,
                             cpu_seconds=attempt.cpu_seconds + p.gate_cpu_seconds,
                         )

@@ -1,0 +1,117 @@
+"""Optional arguments the conversation does not mention are left out (`agentsmall._grounding`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from agentsmall._actions import Call, StepAction
+from agentsmall._grounding import conversation_text, ground_optional_arguments, is_grounded
+from agentsmall._tool import tool
+from agentsmall.agent import Agent, Event
+from agentsmall.models import ScriptedModel
+
+
+@tool
+def convert(amount: float, unit: str = "m", precise: bool = False, tags: list[str] = []) -> str:  # noqa: B006
+    """Convert an amount."""
+    return f"{amount} {unit} precise={precise} tags={tags}"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "grounded"),
+    [
+        ("unit", "km", True),
+        ("unit", "KM", True),  # case does not matter
+        ("unit", "miles", False),
+        ("unit", "", False),
+        ("amount", 10, True),
+        ("amount", 10.0, True),  # written "10" in the task
+        ("amount", 100, False),  # "10" is in the text, "100" is not
+        ("amount", 1, False),  # nor is 1 (only inside "10")
+        ("amount", 2.5, True),
+        ("precise", True, True),  # booleans: the name is spoken of ("precisely")
+        ("include_human_impact", False, False),
+        ("tags", ["km"], True),
+        ("tags", ["km", "miles"], False),
+        ("tags", [], False),
+        ("budget", {"min": 10, "max": 2.5}, True),
+        ("budget", {"min": 10, "max": 7}, False),
+    ],
+)
+def test_what_is_grounded(name: str, value: object, grounded: bool) -> None:
+    context = "convert 10 km to miles, precisely, then 2.5 km".replace("miles", "mi").lower()
+    assert is_grounded(name, value, context) is grounded
+
+
+def test_only_optional_ungrounded_arguments_are_left_out() -> None:
+    action = StepAction(
+        calls=(
+            Call("convert", {"amount": 99, "unit": "km", "precise": True, "tags": ["x"]}),
+            Call("convert", {"amount": 5, "unit": "yards"}),
+        )
+    )
+    grounded = ground_optional_arguments(action, {"convert": convert}, "Convert 5 km, precisely")
+    assert grounded.calls == (
+        Call("convert", {"amount": 99, "unit": "km", "precise": True}),  # amount is required
+        Call("convert", {"amount": 5}),
+    )
+    assert grounded.ungrounded_dropped == ("convert.tags", "convert.unit")
+
+
+def test_calls_that_become_identical_run_once() -> None:
+    action = StepAction(
+        calls=(Call("convert", {"amount": 5, "unit": "yards"}), Call("convert", {"amount": 5}))
+    )
+    grounded = ground_optional_arguments(action, {"convert": convert}, "convert 5")
+    assert grounded.calls == (Call("convert", {"amount": 5}),)
+    assert grounded.duplicates_dropped == 1
+
+
+def test_a_final_answer_is_left_alone() -> None:
+    action = StepAction(final_answer="42")
+    assert ground_optional_arguments(action, {"convert": convert}, "") is action
+
+
+def test_the_context_leaves_out_the_system_prompt_and_the_models_replies() -> None:
+    messages = [
+        {"role": "system", "content": "convert(amount, unit='parsecs')"},
+        {"role": "user", "content": "convert 5"},
+        {"role": "assistant", "content": "parsecs"},
+        {"role": "user", "content": "convert returned: 5 m"},
+    ]
+    text = conversation_text(messages, "Be brief.")
+    assert "parsecs" not in text and "convert 5" in text and "5 m" in text and "Be brief." in text
+
+
+def test_the_agent_runs_the_grounded_call_and_records_it(tmp_path: Path) -> None:
+    replies = [
+        json.dumps([{"tool": "convert", "arguments": {"amount": 5, "unit": "furlongs"}}]),
+        json.dumps([{"tool": "final_answer", "arguments": {"answer": "done"}}]),
+    ]
+    model = ScriptedModel(replies)
+    agent = Agent(model, tools=[convert], memory=tmp_path / "m.db")
+    events: list[Event] = []
+    try:
+        result = agent.run("Convert 5 please", on_event=events.append)
+        left_out = [e.data for e in events if e.kind == "arguments_left_out"]
+        assert left_out == [{"arguments": ["convert.unit"]}]
+        assert result.steps[0].result == "5.0 m precise=False tags=[]"  # the tool's default unit
+        # The history the next step sees holds the call as it ran.
+        assert '"unit"' not in model.calls[1][-2]["content"]
+        plain = Agent(
+            ScriptedModel(replies),
+            tools=[convert],
+            memory=tmp_path / "n.db",
+            ground_arguments=False,
+        )
+        try:
+            assert (
+                plain.run("Convert 5 please").steps[0].result == "5.0 furlongs precise=False tags=[]"
+            )
+        finally:
+            plain.memory.close()
+    finally:
+        agent.memory.close()
