@@ -155,6 +155,38 @@ def test_agentsmall_mode_judges_each_item(scripted_log: Path) -> None:
     assert model.constraints[0] is not None and model.constraints[0].list_of_unique_items
 
 
+def test_agentsmall_mode_decodes_the_agents_gated_and_grounded_first_step(
+    scripted_log: Path,
+) -> None:
+    """Our mode gets the tool gate's action space and grounded arguments; switched off, the
+    plain action space and the arguments as written."""
+    item = load_bfcl(DATA, "multiple", limit=1)[0]  # weather in Oslo; music.play is offered too
+
+    def scorer(context: str, continuation: str) -> float:
+        return 20.0 if context.startswith("Tool: weather.current") else 0.0
+
+    reply = [call("weather.current", city="Oslo", unit="fahrenheit")]  # "celsius" was asked
+    model = ScriptedModel([reply], scorer=scorer)
+    ours = run_bfcl(model, [item], modes=["agentsmall"]).results[0]
+    gate = ours.as_dict()["gate"]
+    assert gate["offered"] == ("weather.current",)
+    schema = json.dumps(model.constraints[0].schema)  # type: ignore[union-attr]
+    assert "music.play" not in schema and "final_answer" not in schema
+    assert ours.calls == [{"weather.current": {"city": "Oslo"}}]  # unit: not in the question
+    assert ours.as_dict()["ungrounded_dropped"] == ["weather.current.unit"]
+    plain_model = ScriptedModel([reply], scorer=scorer)
+    plain = run_bfcl(
+        plain_model,
+        [item],
+        modes=["agentsmall"],
+        tool_gate=False,
+        ground_arguments=False,
+    ).results[0]
+    assert plain.as_dict()["gate"] is None
+    assert "music.play" in json.dumps(plain_model.constraints[0].schema)  # type: ignore[union-attr]
+    assert plain.calls == [{"weather.current": {"city": "Oslo", "unit": "fahrenheit"}}]
+
+
 def test_raw_mode_takes_the_first_json_value_and_is_not_audited(scripted_log: Path) -> None:
     items = load_bfcl(DATA, "simple_python", limit=3)
     model = ScriptedModel(

@@ -108,9 +108,8 @@ def test_the_agent_runs_the_grounded_call_and_records_it(tmp_path: Path) -> None
             ground_arguments=False,
         )
         try:
-            assert (
-                plain.run("Convert 5 please").steps[0].result == "5.0 furlongs precise=False tags=[]"
-            )
+            result = plain.run("Convert 5 please")
+            assert result.steps[0].result == "5.0 furlongs precise=False tags=[]"
         finally:
             plain.memory.close()
     finally:
