@@ -30,7 +30,7 @@ from agentsmall._prompts import prompts
 from agentsmall._tool import Tool
 from agentsmall.models import Model
 
-DEFAULT_THRESHOLD = 9.0
+DEFAULT_THRESHOLD = 14.0
 """Nats: a task whose best tool scores below this is answered without a call."""
 
 DEFAULT_MARGIN = 3.0

@@ -34,12 +34,13 @@ def get_weather(city: str) -> str:
 
 
 def keyword_scorer(context: str, continuation: str) -> float:
-    """Log-likelihood that rises by 10 nats when the context names a tool with a word of its
+    """Log-likelihood that rises by 20 nats when the context names a tool with a word of its
     name in the task (`weather` for get_weather): a stand-in for the model's judgement."""
-    if not context.startswith("Tool:"):
+    name = context.removeprefix("Tool: ").split("(")[0]
+    if not context.startswith("Tool:") or name.startswith("none"):
         return -50.0
-    words = [w for w in context.split(": ")[1].split("_") if len(w) > 3]
-    return -40.0 if any(w in continuation.lower() for w in words) else -50.0
+    words = [w for w in name.split("_") if len(w) > 3]
+    return -30.0 if any(w in continuation.lower() for w in words) else -50.0
 
 
 def make_agent(tmp_path: Path, replies: list[Any], **options: Any) -> Agent:
@@ -59,16 +60,17 @@ def closing() -> Iterator[list[Agent]]:
 def test_relevance_is_the_gain_over_no_description() -> None:
     model = ScriptedModel([], scorer=keyword_scorer)
     scores = relevance(model, "Please  multiply 3\nand 4", [multiply, get_weather])
-    assert scores == {"multiply": 10.0, "get_weather": 0.0}
+    assert scores == {"multiply": 20.0, "get_weather": 0.0}
     contexts, continuation = model.scored[0]
     assert continuation == " Please multiply 3 and 4"  # whitespace normalised
-    assert contexts[0] == "A user request:"  # the baseline first
-    assert contexts[1].startswith("Tool: multiply: Multiply two numbers.")
+    assert contexts[0].startswith("Tool: none")  # the baseline first
+    assert contexts[1].startswith("Tool: multiply(a: integer, b: integer)")
+    assert "Multiply two numbers." in contexts[1]
 
 
 def test_gate_offers_tools_within_the_margin_of_the_best() -> None:
     scores = {"a": 9.0, "b": 7.5, "c": 2.0}
-    model = ScriptedModel([], scorer=lambda ctx, _: scores.get(ctx.split(":")[1].strip(), 0.0))
+    model = ScriptedModel([], scorer=lambda ctx, _: scores.get(ctx[6:].split("(")[0], 0.0))
 
     @tool
     def a() -> None:
