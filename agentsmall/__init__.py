@@ -10,6 +10,7 @@ def add(a: int, b: int) -> int:
 result = Agent(tools=[add]).run("What is 2 + 3?")
 """
 
+from agentsmall._relevance import ToolGate
 from agentsmall._tool import Tool, tool
 from agentsmall.agent import Agent, Event, RunResult, Step
 from agentsmall.errors import AgentsmallError
@@ -25,6 +26,7 @@ __all__ = [
     "RunResult",
     "Step",
     "Tool",
+    "ToolGate",
     "load_model",
     "tool",
 ]

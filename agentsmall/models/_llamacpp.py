@@ -235,14 +235,14 @@ class LlamaCppModel(Model):
     can_score = True
 
     def score(self, contexts: Sequence[str], continuation: str) -> list[float]:
-        """See `Model.score`: all contexts are scored in one batch, in a llama.cpp context of
-        their own (`TextScorer`), so the KV cache of generation keeps its prompt prefix."""
+        """See `Model.score`: scored in a llama.cpp context of their own (`TextScorer`), so the
+        KV cache of generation keeps its prompt prefix, and contexts scored before (the same
+        tools' descriptions) are not evaluated again."""
         with self._lock:
             if self._scorer is None:
                 self._scorer = TextScorer(self._llm, n_threads=self._llm.n_threads)
             tail = self._llm.tokenize(continuation.encode("utf-8"), add_bos=False, special=False)
-            pairs = [(self._plain_tokens(c), tail) for c in contexts]
-            return self._scorer.score(pairs)
+            return self._scorer.score([self._plain_tokens(c) for c in contexts], tail)
 
     def _plain_tokens(self, text: str) -> list[int]:
         """`text` as tokens, special markers taken literally, with BOS when the model wants it."""
