@@ -703,7 +703,7 @@ class Agent:
         """The action space of planner step `step` and its constraint.
 
         Step 1 follows the tool gate's decision `gate` when there is one (`agentsmall._relevance`):
-        only the tools it found relevant, and a call is required; or no tool, and the step
+        only the tools it found relevant, a call required or not; or no tool, and the step
         answers. `must_use_tool` overrides a decision to answer. With escalation the rules of
         `agentsmall._escalation` apply too: no ``escalate`` on the step after an escalation,
         and a task the reasoner answered before step 1 frees step 1 from any duty to call
@@ -713,7 +713,7 @@ class Agent:
         must_call = step == 1 and self.must_use_tool
         if gate is not None and not (gate.must_answer and self.must_use_tool):
             tools = [t for t in tools if t.name in gate.offered]
-            must_call = bool(tools)
+            must_call = must_call or gate.must_call
         offer = False
         if self.escalator is not None:
             if any(r["step"] == 0 and r["answer"] is not None for r in escalations):

@@ -84,11 +84,16 @@ def test_gate_offers_tools_within_the_margin_of_the_best() -> None:
     def c() -> None:
         """x"""
 
-    decision = ToolGate(threshold=5.0, margin=2.0).decide(model, "task", [a, b, c])
-    assert decision.offered == ("a", "b")
+    decision = ToolGate(answer_below=5.0, call_from=9.0, margin=2.0).decide(model, "t", [a, b, c])
+    assert decision.offered == ("a", "b") and decision.must_call
     assert not decision.must_answer
-    low = ToolGate(threshold=10.0, margin=2.0).decide(model, "task", [a, b, c])
-    assert low.offered == () and low.must_answer
+    # Between the two thresholds the model may still answer, among the offered tools.
+    middle = ToolGate(answer_below=5.0, call_from=9.5, margin=2.0).decide(model, "t", [a, b, c])
+    assert middle.offered == ("a", "b") and not middle.must_call
+    low = ToolGate(answer_below=10.0, call_from=12.0, margin=2.0).decide(model, "t", [a, b, c])
+    assert low.offered == () and low.must_answer and not low.must_call
+    with pytest.raises(ValueError):
+        ToolGate(answer_below=10.0, call_from=5.0)
 
 
 def test_an_irrelevant_task_is_answered_without_a_call(
@@ -121,6 +126,18 @@ def test_a_relevant_task_must_call_one_of_the_offered_tools(
     assert "multiply" in first and "get_weather" not in first and "final_answer" not in first
     # Later steps are not gated: every tool, and the final answer, are back.
     assert "get_weather" in second and "final_answer" in second
+
+
+def test_in_the_middle_zone_the_step_may_answer_or_call_an_offered_tool(
+    tmp_path: Path, closing: list[Agent]
+) -> None:
+    replies = [[{"tool": "final_answer", "arguments": {"answer": "12"}}]]
+    gate = ToolGate(answer_below=5.0, call_from=30.0)  # the keyword scorer gives 20
+    agent = make_agent(tmp_path, replies, tool_gate=gate)
+    closing.append(agent)
+    assert agent.run("Multiply 3 by 4").output == "12"
+    first = json.dumps(agent.model.constraints[0].schema)  # type: ignore[attr-defined]
+    assert "multiply" in first and "final_answer" in first and "get_weather" not in first
 
 
 def test_the_gate_leaves_the_prompt_alone(tmp_path: Path, closing: list[Agent]) -> None:
@@ -185,6 +202,7 @@ def _reference_logprob(llm: Any, context: list[int], continuation: list[int]) ->
     return total
 
 
+@pytest.mark.model
 def test_scores_match_token_by_token_evaluation(embedded_model: Any) -> None:
     contexts = ["A user request:", "Tool: multiply: Multiply two numbers.\nA request:"]
     continuation = " What is 23 times 19?"
@@ -200,6 +218,7 @@ def test_scores_match_token_by_token_evaluation(embedded_model: Any) -> None:
     assert alone == pytest.approx(scores[1], rel=0.02)
 
 
+@pytest.mark.model
 def test_the_real_model_ranks_the_tool_a_task_is_about(embedded_model: Any) -> None:
     scores = relevance(embedded_model, "What is 23 times 19?", [multiply, get_weather])
     assert scores["multiply"] > scores["get_weather"]
@@ -207,6 +226,7 @@ def test_the_real_model_ranks_the_tool_a_task_is_about(embedded_model: Any) -> N
     assert weather["get_weather"] > weather["multiply"]
 
 
+@pytest.mark.model
 def test_contexts_scored_before_are_reused_and_score_the_same(embedded_model: Any) -> None:
     contexts = [
         "Tool: none\nA request:",
