@@ -33,7 +33,7 @@ from agentsmall.models import Model
 ANSWER_BELOW = 10.0
 """Nats: a task whose best tool scores below this is answered without a call."""
 
-CALL_FROM = 14.0
+CALL_FROM = 16.0
 """Nats: a task whose best tool scores at least this must call a tool."""
 
 DEFAULT_MARGIN = 3.0
