@@ -22,7 +22,7 @@ import os
 import socket
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from agentsmall import _audit
@@ -685,7 +685,11 @@ class Agent:
             return None
         if not self.model.can_score:
             return None
-        return self.tool_gate.decide(self.model, task, self.tools)
+        decision = self.tool_gate.decide(self.model, task, self.tools)
+        if self.must_use_tool:  # the agent's own rule wins over a decision to answer
+            offered = decision.offered or tuple(t.name for t in self.tools)
+            decision = replace(decision, offered=offered, must_call=True)
+        return decision
 
     def first_step(
         self, task: str
@@ -704,14 +708,14 @@ class Agent:
 
         Step 1 follows the tool gate's decision `gate` when there is one (`agentsmall._relevance`):
         only the tools it found relevant, a call required or not; or no tool, and the step
-        answers. `must_use_tool` overrides a decision to answer. With escalation the rules of
-        `agentsmall._escalation` apply too: no ``escalate`` on the step after an escalation,
-        and a task the reasoner answered before step 1 frees step 1 from any duty to call
-        (`escalations`: the run's escalation rows).
+        answers (`_decide_tools` has already let `must_use_tool` override that). With
+        escalation the rules of `agentsmall._escalation` apply too: no ``escalate`` on the
+        step after an escalation, and a task the reasoner answered before step 1 frees step 1
+        from any duty to call (`escalations`: the run's escalation rows).
         """
         tools = self.tools
         must_call = step == 1 and self.must_use_tool
-        if gate is not None and not (gate.must_answer and self.must_use_tool):
+        if gate is not None:
             tools = [t for t in tools if t.name in gate.offered]
             must_call = must_call or gate.must_call
         offer = False

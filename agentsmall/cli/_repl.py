@@ -40,7 +40,7 @@ from agentsmall.cli._repl_commands import (
     is_command,
     parse_command,
 )
-from agentsmall.cli._run import _format_arguments, add_agent_options, build_agent
+from agentsmall.cli._run import _format_arguments, add_agent_options, build_agent, describe_gate
 from agentsmall.errors import AgentsmallError
 
 try:  # readline is absent on some platforms (Windows): the REPL works without editing then
@@ -213,6 +213,11 @@ class Repl:
                     f"[yellow]resuming the interrupted run {data['run_id']} "
                     f"at step {data['from_step']}[/]"
                 )
+        elif kind == "tools_ranked":
+            self.console.print(f"[dim]{escape(describe_gate(data))}[/]")
+        elif kind == "arguments_left_out":
+            left_out = ", ".join(data["arguments"])
+            self.console.print(f"[dim]left out (not in the conversation): {escape(left_out)}[/]")
         elif kind == "step_started":
             self.last_steps = event.step
             self.console.print(f"[cyan]step {event.step}[/]")

@@ -79,6 +79,19 @@ def _format_arguments(arguments: dict[str, Any]) -> str:
     return ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in arguments.items())
 
 
+def describe_gate(data: dict[str, Any]) -> str:
+    """One line for a "tools_ranked" event: the best scores and what step 1 may do."""
+    ranked = sorted(data["scores"].items(), key=lambda kv: -kv[1])[:4]
+    scores = " · ".join(f"{name} {score:.1f}" for name, score in ranked)
+    if not data["offered"]:
+        verdict = "answer without a tool"
+    elif data["must_call"]:
+        verdict = f"must call {', '.join(data['offered'])}"
+    else:
+        verdict = f"may call {', '.join(data['offered'])} or answer"
+    return f"tool relevance {scores} → {verdict}"
+
+
 def _show(event: Event) -> None:
     from agentsmall.cli import err
 
@@ -87,6 +100,11 @@ def _show(event: Event) -> None:
             f"[yellow]resuming run {event.data['run_id']} of session "
             f"{escape(event.data['session_id'])} at step {event.data['from_step']}[/]"
         )
+    elif event.kind == "tools_ranked":
+        err.print(f"[dim]{escape(describe_gate(event.data))}[/]")
+    elif event.kind == "arguments_left_out":
+        left_out = ", ".join(event.data["arguments"])
+        err.print(f"[dim]step {event.step}: left out (not in the conversation): {left_out}[/]")
     elif event.kind == "tool_call":
         call = f"{event.data['tool']}({_format_arguments(event.data['arguments'])})"
         err.print(f"[cyan]step {event.step}[/] → {escape(call)}")
