@@ -63,6 +63,8 @@ class StepAction:
     ungrounded_dropped: tuple[str, ...] = ()
     """Optional arguments left out because the conversation never mentions their values, as
     ``tool.argument`` (see `agentsmall._grounding`)."""
+    ungrounded_calls_dropped: tuple[str, ...] = ()
+    """Tools of further calls dropped because a required value is not in the conversation."""
 
 
 MAX_INTEGER_DIGITS = 15

@@ -1,4 +1,4 @@
-"""Optional arguments the conversation does not mention are left to the tool's defaults.
+"""Tool calls grounded in the conversation: invented values are left to the tool's defaults.
 
 Small models fill optional arguments with invented values: `method="linear"`,
 `unit="m³"` for a task that said "cubic meters", `isothermal=false` where nobody spoke of it.
@@ -13,10 +13,13 @@ task, earlier messages, tool results, the agent's instructions):
 * a boolean: its *name* is spoken of (a word of ``include_human_impact`` appears), since
   "true" and "false" are rarely written out.
 
-Required arguments are never touched. Measured on BFCL items not used for the report, this
-turned 7 wrong calls of 100 into right ones on `multiple` and broke one (docs/BENCHMARKS.md,
-"Grounded optional arguments"). The step's recorded action is the grounded one, so the history
-shows exactly what ran.
+Required arguments are never left out; instead, a further call of a step whose required
+values are not grounded is dropped as invented (`ground_action`). Measured on BFCL items not
+used for the report, leaving out ungrounded optional arguments turned 7 wrong calls of 100
+into right ones on `multiple` and broke one; dropping invented further calls turned 1 (and 4
+of the model's unconstrained choices) into right ones and broke none (docs/BENCHMARKS.md,
+"Tool relevance gate and grounding"). The step's recorded action is the grounded one, so the
+history shows exactly what ran.
 """
 
 from __future__ import annotations
@@ -61,11 +64,14 @@ def conversation_text(messages: Sequence[Mapping[str, str]], instructions: str) 
     return "\n".join(parts)
 
 
-def ground_optional_arguments(
-    action: StepAction, tools: Mapping[str, Tool], context: str
-) -> StepAction:
-    """`action` with every optional argument that `context` does not ground left out.
+def ground_action(action: StepAction, tools: Mapping[str, Tool], context: str) -> StepAction:
+    """`action` as the agent runs it, grounded in `context` (see the module docstring).
 
+    Optional arguments that `context` does not ground are left out. A further call of the step
+    (after one that is kept) is dropped when one of its required values is not grounded: an
+    invented call (`capital(country="São João")` after `capital(country="Brazil")`), not
+    another value the task asked for. The first call is always kept: the step was asked to
+    call a tool, and its required values may be derived (an expression, a unit conversion).
     Calls that become identical once grounded run once (they count as duplicates dropped).
     """
     if not action.calls:
@@ -74,9 +80,21 @@ def ground_optional_arguments(
     calls: list[Call] = []
     seen: set[str] = set()
     dropped: list[str] = []
+    calls_dropped: list[str] = []
     for call in action.calls:
         tool = tools.get(call.tool)
         required = set(tool.parameters.get("required", ())) if tool is not None else set()
+        if (
+            calls
+            and tool is not None
+            and not all(
+                is_grounded(name, value, lowered)
+                for name, value in call.arguments.items()
+                if name in required and not isinstance(value, bool)
+            )
+        ):
+            calls_dropped.append(call.tool)
+            continue
         arguments = {}
         for name, value in call.arguments.items():
             if tool is None or name in required or is_grounded(name, value, lowered):
@@ -87,12 +105,13 @@ def ground_optional_arguments(
         if key not in seen:
             seen.add(key)
             calls.append(Call(call.tool, arguments))
-    if not dropped:
+    if not dropped and not calls_dropped:
         return action
-    duplicates = action.duplicates_dropped + len(action.calls) - len(calls)
+    duplicates = action.duplicates_dropped + len(action.calls) - len(calls) - len(calls_dropped)
     return replace(
         action,
         calls=tuple(calls),
         duplicates_dropped=duplicates,
         ungrounded_dropped=tuple(dropped),
+        ungrounded_calls_dropped=tuple(calls_dropped),
     )

@@ -35,7 +35,7 @@ from agentsmall._escalation import (
     already_answered,
     problem_of,
 )
-from agentsmall._grounding import conversation_text, ground_optional_arguments
+from agentsmall._grounding import conversation_text, ground_action
 from agentsmall._native import NativePlanner
 from agentsmall._prompts import prompts
 from agentsmall._relevance import GateDecision, ToolGate
@@ -109,8 +109,8 @@ class Event:
     """Something that happened during a run, for CLIs, REPLs and embedding apps to show.
 
     kinds: "run_started", "tools_ranked" (the tool gate's decision: `GateDecision.as_dict()`),
-    "step_started", "text" (streamed output), "arguments_left_out" (optional arguments the
-    conversation does not ground), "tool_call", "tool_result", "step_error",
+    "step_started", "text" (streamed output), "arguments_left_out" (optional arguments, and
+    further calls, the conversation does not ground), "tool_call", "tool_result", "step_error",
     "escalation" (data: `Escalation.as_dict()`), "final_answer", "run_finished".
     """
 
@@ -383,9 +383,12 @@ class Agent:
                     if self.ground_arguments:
                         history = [t.message() for t in run.history]
                         context = conversation_text(history, self.instructions)
-                        action = ground_optional_arguments(action, space.tools, context)
-                        if action.ungrounded_dropped:
-                            left_out = {"arguments": list(action.ungrounded_dropped)}
+                        action = ground_action(action, space.tools, context)
+                        if action.ungrounded_dropped or action.ungrounded_calls_dropped:
+                            left_out = {
+                                "arguments": list(action.ungrounded_dropped),
+                                "calls": list(action.ungrounded_calls_dropped),
+                            }
                             emit(Event("arguments_left_out", step, left_out))
                     self._add_turn(
                         run, "assistant", action_text(action), "action", step, thinking=thinking

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from agentsmall._actions import Call, StepAction
-from agentsmall._grounding import conversation_text, ground_optional_arguments, is_grounded
+from agentsmall._grounding import conversation_text, ground_action, is_grounded
 from agentsmall._tool import tool
 from agentsmall.agent import Agent, Event
 from agentsmall.models import ScriptedModel
@@ -53,7 +53,7 @@ def test_only_optional_ungrounded_arguments_are_left_out() -> None:
             Call("convert", {"amount": 5, "unit": "yards"}),
         )
     )
-    grounded = ground_optional_arguments(action, {"convert": convert}, "Convert 5 km, precisely")
+    grounded = ground_action(action, {"convert": convert}, "Convert 5 km, precisely")
     assert grounded.calls == (
         Call("convert", {"amount": 99, "unit": "km", "precise": True}),  # amount is required
         Call("convert", {"amount": 5}),
@@ -65,14 +65,28 @@ def test_calls_that_become_identical_run_once() -> None:
     action = StepAction(
         calls=(Call("convert", {"amount": 5, "unit": "yards"}), Call("convert", {"amount": 5}))
     )
-    grounded = ground_optional_arguments(action, {"convert": convert}, "convert 5")
+    grounded = ground_action(action, {"convert": convert}, "convert 5")
     assert grounded.calls == (Call("convert", {"amount": 5}),)
     assert grounded.duplicates_dropped == 1
 
 
+def test_a_further_call_with_an_invented_required_value_is_dropped() -> None:
+    action = StepAction(
+        calls=(
+            Call("convert", {"amount": 3}),  # derived or not, the first call stays
+            Call("convert", {"amount": 5}),  # asked for: kept
+            Call("convert", {"amount": 7, "unit": "km"}),  # 7 is not in the task: dropped
+        )
+    )
+    grounded = ground_action(action, {"convert": convert}, "convert 5 km and 6 km")
+    assert grounded.calls == (Call("convert", {"amount": 3}), Call("convert", {"amount": 5}))
+    assert grounded.ungrounded_calls_dropped == ("convert",)
+    assert grounded.duplicates_dropped == 0
+
+
 def test_a_final_answer_is_left_alone() -> None:
     action = StepAction(final_answer="42")
-    assert ground_optional_arguments(action, {"convert": convert}, "") is action
+    assert ground_action(action, {"convert": convert}, "") is action
 
 
 def test_the_context_leaves_out_the_system_prompt_and_the_models_replies() -> None:
@@ -97,7 +111,7 @@ def test_the_agent_runs_the_grounded_call_and_records_it(tmp_path: Path) -> None
     try:
         result = agent.run("Convert 5 please", on_event=events.append)
         left_out = [e.data for e in events if e.kind == "arguments_left_out"]
-        assert left_out == [{"arguments": ["convert.unit"]}]
+        assert left_out == [{"arguments": ["convert.unit"], "calls": []}]
         assert result.steps[0].result == "5.0 m precise=False tags=[]"  # the tool's default unit
         # The history the next step sees holds the call as it ran.
         assert '"unit"' not in model.calls[1][-2]["content"]

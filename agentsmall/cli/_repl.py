@@ -216,7 +216,7 @@ class Repl:
         elif kind == "tools_ranked":
             self.console.print(f"[dim]{escape(describe_gate(data))}[/]")
         elif kind == "arguments_left_out":
-            left_out = ", ".join(data["arguments"])
+            left_out = ", ".join(data["arguments"] + [f"a call of {t}" for t in data["calls"]])
             self.console.print(f"[dim]left out (not in the conversation): {escape(left_out)}[/]")
         elif kind == "step_started":
             self.last_steps = event.step

@@ -103,7 +103,9 @@ def _show(event: Event) -> None:
     elif event.kind == "tools_ranked":
         err.print(f"[dim]{escape(describe_gate(event.data))}[/]")
     elif event.kind == "arguments_left_out":
-        left_out = ", ".join(event.data["arguments"])
+        left_out = ", ".join(
+            event.data["arguments"] + [f"a call of {t}" for t in event.data["calls"]]
+        )
         err.print(f"[dim]step {event.step}: left out (not in the conversation): {left_out}[/]")
     elif event.kind == "tool_call":
         call = f"{event.data['tool']}({_format_arguments(event.data['arguments'])})"

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from agentsmall._actions import ActionSpace, StepAction
-from agentsmall._grounding import conversation_text, ground_optional_arguments
+from agentsmall._grounding import conversation_text, ground_action
 from agentsmall._relevance import GateDecision
 from agentsmall.agent import DEFAULT_GATE, DEFAULT_INSTRUCTIONS, Agent
 from agentsmall.errors import ConfigError
@@ -70,6 +70,9 @@ class ItemResult:
             "final_answer": a.action.final_answer if a.action else None,
             "duplicates_dropped": a.action.duplicates_dropped if a.action else 0,
             "ungrounded_dropped": list(a.action.ungrounded_dropped) if a.action else [],
+            "ungrounded_calls_dropped": (
+                list(a.action.ungrounded_calls_dropped) if a.action else []
+            ),
             "output": a.text,
             "seconds": round(a.seconds, 4),
             "cpu_seconds": round(a.cpu_seconds, 4),
@@ -142,11 +145,11 @@ def _prepare(
 
 
 def _grounded(p: _Prepared, attempt: Attempt) -> StepAction | None:
-    """The attempt's action as the agent would run it: optional arguments grounded."""
+    """The attempt's action as the agent would run it, grounded (`agentsmall._grounding`)."""
     if attempt.action is None:
         return None
     context = conversation_text(p.messages, p.agent.instructions)
-    return ground_optional_arguments(attempt.action, p.space.tools, context)
+    return ground_action(attempt.action, p.space.tools, context)
 
 
 def judge(
