@@ -7,7 +7,7 @@ The planner prompt already says "leave out optional arguments the task does not 
 argument is kept only when its value is *grounded*, that is, written in the conversation (the
 task, earlier messages, tool results, the agent's instructions):
 
-* a string: its text appears (ignoring case);
+* a string: its text appears (ignoring case and punctuation at its ends);
 * a number: it appears as a number (``10`` in "10 m", not in "100");
 * a list or an object: every element or value is grounded (an empty one is not);
 * a boolean: its *name* is spoken of (a word of ``include_human_impact`` appears), since
@@ -34,6 +34,8 @@ from agentsmall._actions import Call, StepAction
 from agentsmall._tool import Tool
 
 _NAME_PARTS = re.compile(r"[_\W]+|(?<=[a-z])(?=[A-Z])")
+_EDGE_PUNCTUATION = ".,;:!?'\"`"
+"""Stripped from both ends of a string before looking for it ("Dara Inc." in "'Dara Inc'")."""
 
 
 def is_grounded(name: str, value: Any, context: str) -> bool:
@@ -47,7 +49,7 @@ def is_grounded(name: str, value: Any, context: str) -> bool:
             forms.add(str(int(value)))
         return any(re.search(rf"(?<![\d.]){re.escape(f)}(?!\d)", context) for f in forms)
     if isinstance(value, str):
-        text = value.strip().lower()
+        text = value.strip().strip(_EDGE_PUNCTUATION).strip().lower()
         return bool(text) and text in context
     if isinstance(value, list):
         return bool(value) and all(is_grounded(name, v, context) for v in value)
@@ -68,10 +70,11 @@ def ground_action(action: StepAction, tools: Mapping[str, Tool], context: str) -
     """`action` as the agent runs it, grounded in `context` (see the module docstring).
 
     Optional arguments that `context` does not ground are left out. A further call of the step
-    (after one that is kept) is dropped when one of its required values is not grounded: an
-    invented call (`capital(country="São João")` after `capital(country="Brazil")`), not
-    another value the task asked for. The first call is always kept: the step was asked to
-    call a tool, and its required values may be derived (an expression, a unit conversion).
+    (after one that is kept) is dropped when one of its required values is neither grounded nor
+    a value of an earlier call of the step: an invented call (`capital(country="São João")`
+    after `capital(country="Brazil")`), not another value the task asked for. The first call
+    is always kept: the step was asked to call a tool, and its required values may be derived
+    (an expression, a unit conversion).
     Calls that become identical once grounded run once (they count as duplicates dropped).
     """
     if not action.calls:
@@ -84,11 +87,13 @@ def ground_action(action: StepAction, tools: Mapping[str, Tool], context: str) -
     for call in action.calls:
         tool = tools.get(call.tool)
         required = set(tool.parameters.get("required", ())) if tool is not None else set()
+        # A further call may repeat a value of an earlier call ("3 hours" for each city).
+        earlier = " ".join(json.dumps(c.arguments, ensure_ascii=False) for c in calls).lower()
         if (
             calls
             and tool is not None
             and not all(
-                is_grounded(name, value, lowered)
+                is_grounded(name, value, lowered) or is_grounded(name, value, earlier)
                 for name, value in call.arguments.items()
                 if name in required and not isinstance(value, bool)
             )

@@ -84,6 +84,23 @@ def test_a_further_call_with_an_invented_required_value_is_dropped() -> None:
     assert grounded.duplicates_dropped == 0
 
 
+def test_a_further_call_may_repeat_a_value_of_an_earlier_call() -> None:
+    @tool
+    def forecast(city: str, hours: int) -> str:
+        """Weather for the next hours."""
+        return city
+
+    action = StepAction(
+        calls=(
+            Call("forecast", {"city": "Seattle.", "hours": 3}),
+            Call("forecast", {"city": "Los Angeles", "hours": 3}),  # 3 is "three" in the task
+        )
+    )
+    task = "Temperature for the next three hours in Seattle and Los Angeles?"
+    grounded = ground_action(action, {"forecast": forecast}, task)
+    assert grounded is action  # nothing dropped: "Seattle." is Seattle, 3 repeats call 1
+
+
 def test_a_final_answer_is_left_alone() -> None:
     action = StepAction(final_answer="42")
     assert ground_action(action, {"convert": convert}, "") is action
