@@ -31,8 +31,12 @@ from agentsmall._prompts import prompts
 from agentsmall._tool import Tool
 from agentsmall.models import Model
 
-ANSWER_BELOW = 10.0
-"""Nats: a task whose best tool scores below this is answered without a call."""
+ANSWER_BELOW = 0.0
+"""Nats: a task whose best tool scores below this is answered without a call: the "no tool"
+card explains it better than every tool's card. Not higher: on short tasks the scores say
+little (SmolLM2 gave "Use the multiply tool to compute 12 times 7." 4.8 nats for `multiply`,
+and "Tell me a joke." 7.4), and a forced answer to a task that needed a tool is the worst
+outcome for a user. BFCL's irrelevance items, tuned alone, favoured 10 (docs/BENCHMARKS.md)."""
 
 CALL_FROM = 16.0
 """Nats: a task whose best tool scores at least this must call a tool."""

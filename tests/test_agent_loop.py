@@ -131,7 +131,7 @@ def test_calls_of_one_step_run_concurrently(tmp_path: Path, closing: list[Agent]
     agent, model = make_agent(tmp_path, replies, tools=[slow_a, slow_b])
     closing.append(agent)
     started = time.perf_counter()
-    result = agent.run("Call both.")
+    result = agent.run("Call both, on 1 and on 10.")
     elapsed = time.perf_counter() - started
 
     assert result.status == "completed"

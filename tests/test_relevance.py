@@ -34,13 +34,14 @@ def get_weather(city: str) -> str:
 
 
 def keyword_scorer(context: str, continuation: str) -> float:
-    """Log-likelihood that rises by 20 nats when the context names a tool with a word of its
-    name in the task (`weather` for get_weather): a stand-in for the model's judgement."""
+    """Log-likelihood 20 nats above the "no tool" card's when the context names a tool with a
+    word of its name in the task (`weather` for get_weather), 5 below it otherwise: a stand-in
+    for the model's judgement."""
     name = context.removeprefix("Tool: ").split("(")[0]
     if not context.startswith("Tool:") or name.startswith("none"):
-        return -50.0
+        return -45.0  # the "no tool" card
     words = [w for w in name.split("_") if len(w) > 3]
-    return -30.0 if any(w in continuation.lower() for w in words) else -50.0
+    return -25.0 if any(w in continuation.lower() for w in words) else -50.0
 
 
 def make_agent(tmp_path: Path, replies: list[Any], **options: Any) -> Agent:
@@ -60,7 +61,7 @@ def closing() -> Iterator[list[Agent]]:
 def test_relevance_is_the_gain_over_no_description() -> None:
     model = ScriptedModel([], scorer=keyword_scorer)
     scores = relevance(model, "Please  multiply 3\nand 4", [multiply, get_weather])
-    assert scores == {"multiply": 20.0, "get_weather": 0.0}
+    assert scores == {"multiply": 20.0, "get_weather": -5.0}
     contexts, continuation = model.scored[0]
     assert continuation == " Please multiply 3 and 4"  # whitespace normalised
     assert contexts[0].startswith("Tool: none")  # the baseline first
