@@ -170,8 +170,8 @@ class Agent:
     needs a tool and which ones (`agentsmall._relevance`); None leaves that choice to the
     model's first step. It needs a model that can score texts (llama.cpp models can) and
     applies to the JSON planner. `ground_arguments`: optional arguments whose values the
-    conversation never mentions are left out, so the tool's defaults apply
-    (`agentsmall._grounding`).
+    conversation never mentions are left out, so the tool's defaults apply, and a further call
+    of a step with invented required values is dropped (`agentsmall._grounding`).
     """
 
     def __init__(
