@@ -5,7 +5,10 @@ The model sees what the agent would show it: our planner system prompt (rendered
 own system message is added to the agent's instructions, so there is one system prompt.) The
 step is decoded in each mode and validated by the agent's own `ActionSpace`; a `final_answer`
 step means "no call". The validated calls (repeats dropped, as the agent would run them) go to
-the checker under their BFCL names.
+the checker under their BFCL names. In the ``agentsmall`` mode the step is the agent's own
+first step: its action space shaped by the tool gate (`agentsmall._relevance`, whose scoring
+time counts as the item's) and its calls grounded (`agentsmall._grounding`); ``raw`` and
+``gbnf`` get the plain action space and the calls as written.
 
 Accuracy counts only valid outputs: a cut-off or unparsable output is wrong in every category,
 including irrelevance, where it never counts as an abstention. For comparison with BFCL's own
