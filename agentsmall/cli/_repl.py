@@ -275,8 +275,11 @@ class Repl:
 
     def _stop_spinner(self) -> None:
         if self._status is not None:
-            self._status.stop()
-            self._status = None
+            status, self._status = self._status, None
+            # Ctrl-C may land inside `start()`: rich then marks the spinner started without
+            # registering it with the console, and stopping it pops an empty stack.
+            with suppress(IndexError):
+                status.stop()
 
     # -- dangerous tools -------------------------------------------------------------------------
 
