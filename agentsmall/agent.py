@@ -683,12 +683,16 @@ class Agent:
 
     def _decide_tools(self, task: str) -> GateDecision | None:
         """The tool gate's decision for `task`, or None when no gate shapes step 1 (no gate, a
-        native tool format, no tools, or a model that cannot score texts)."""
+        native tool format, no tools, a model that cannot score texts, or a task too long for
+        the scoring context)."""
         if self.tool_gate is None or self.native is not None or not self.tools:
             return None
         if not self.model.can_score:
             return None
-        decision = self.tool_gate.decide(self.model, task, self.tools)
+        try:
+            decision = self.tool_gate.decide(self.model, task, self.tools)
+        except ContextOverflowError:
+            return None  # a task too long to score: step 1 is the model's choice, as ungated
         if self.must_use_tool:  # the agent's own rule wins over a decision to answer
             offered = decision.offered or tuple(t.name for t in self.tools)
             decision = replace(decision, offered=offered, must_call=True)

@@ -18,6 +18,7 @@ import pytest
 from agentsmall._relevance import GateDecision, ToolGate, relevance
 from agentsmall._tool import tool
 from agentsmall.agent import Agent, Event
+from agentsmall.errors import ContextOverflowError
 from agentsmall.models import ScriptedModel
 
 
@@ -170,6 +171,20 @@ def test_a_model_that_cannot_score_is_not_gated(tmp_path: Path, closing: list[Ag
     closing.append(agent)
     events: list[Event] = []
     agent.run("Multiply 3 by 4", on_event=events.append)
+    assert not [e for e in events if e.kind == "tools_ranked"]
+    assert "multiply" in json.dumps(model.constraints[0].schema)  # type: ignore[union-attr]
+
+
+def test_a_task_too_long_to_score_runs_ungated(tmp_path: Path, closing: list[Agent]) -> None:
+    def overflowing(context: str, continuation: str) -> float:
+        raise ContextOverflowError("a text to score has 5000 tokens")
+
+    reply = json.dumps([{"tool": "final_answer", "arguments": {"answer": "ok"}}])
+    model = ScriptedModel([reply], scorer=overflowing)
+    agent = Agent(model, tools=[multiply], memory=tmp_path / "m.db")
+    closing.append(agent)
+    events: list[Event] = []
+    assert agent.run("Multiply " + "3 " * 3000, on_event=events.append).output == "ok"
     assert not [e for e in events if e.kind == "tools_ranked"]
     assert "multiply" in json.dumps(model.constraints[0].schema)  # type: ignore[union-attr]
 
