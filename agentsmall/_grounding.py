@@ -18,7 +18,7 @@ values are not grounded is dropped as invented (`ground_action`). Measured on BF
 used for the report, leaving out ungrounded optional arguments turned 7 wrong calls of 100
 into right ones on `multiple` and broke one; dropping invented further calls turned 1 (and 4
 of the model's unconstrained choices) into right ones and broke none (docs/BENCHMARKS.md,
-"Tool relevance gate and grounding"). The step's recorded action is the grounded one, so the
+"Evaluation", current figures). The step's recorded action is the grounded one, so the
 history shows exactly what ran.
 """
 
