@@ -10,7 +10,7 @@ is after that tool's card with how likely it is after a card saying no tool answ
                     - log P(task | "Tool: none ... no tool answers:")
 
 (a likelihood ratio in nats: how much better the tool "explains" the task than no tool). On
-held-out BFCL items the best-scoring tool was the right one in 73 of 73 `multiple` items, and
+held-out BFCL items the best-scoring tool was the right one in 90 of 90 `multiple` items, and
 the best score separates tasks that need a tool from tasks that need none far better than the
 model's own choice (docs/BENCHMARKS.md, "Evaluation", current figures; the cards are in
 `prompts/relevance_*.jinja`).
@@ -77,7 +77,8 @@ class ToolGate:
     would without a gate, but only among the offered tools. `margin`: tools within this many
     nats of the best are offered, so that a task needing two tools, or a near tie, keeps both.
     The defaults were tuned on the embedded SmolLM2-135M, on BFCL items the report does not use
-    (docs/BENCHMARKS.md); Gemma 3 270M's scores fall in the same range.
+    (docs/BENCHMARKS.md), then `answer_below` lowered for safety (see `ANSWER_BELOW`); Gemma 3
+    270M's scores fall in the same range.
     """
 
     answer_below: float = ANSWER_BELOW
