@@ -116,6 +116,15 @@ def embedded_model() -> Iterator[Any]:
 
 
 @pytest.fixture
+def closing() -> Iterator[list[Any]]:
+    """Agents a test appends here have their memory closed when it ends, pass or fail."""
+    agents: list[Any] = []
+    yield agents
+    for agent in agents:
+        agent.memory.close()
+
+
+@pytest.fixture
 def validation_log() -> Path:
     """The session's validation log (the file `_audit` appends to)."""
     return Path(os.environ[VALIDATION_LOG_ENV])

@@ -10,7 +10,7 @@ import asyncio
 import json
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -56,14 +56,6 @@ def make_agent(tmp_path: Path, replies: Sequence[Any], tools: Sequence[Any] = (m
     model = ScriptedModel(replies)
     agent = Agent(model, tools=list(tools), memory=tmp_path / "m.db", **options)
     return agent, model
-
-
-@pytest.fixture
-def closing() -> Iterator[list[Agent]]:
-    agents: list[Agent] = []
-    yield agents
-    for agent in agents:
-        agent.memory.close()
 
 
 def test_tool_call_then_final_answer(tmp_path: Path, closing: list[Agent],

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -56,14 +56,6 @@ def audit(path: Path) -> list[bool]:
 def multiply(a: int, b: int) -> int:
     """Multiply two integers."""
     return a * b
-
-
-@pytest.fixture
-def closing() -> Iterator[list[Agent]]:
-    agents: list[Agent] = []
-    yield agents
-    for agent in agents:
-        agent.memory.close()
 
 
 def make(

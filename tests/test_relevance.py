@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,14 +48,6 @@ def make_agent(tmp_path: Path, replies: list[Any], **options: Any) -> Agent:
     model = ScriptedModel([json.dumps(r) for r in replies], scorer=keyword_scorer)
     options.setdefault("tools", [multiply, get_weather])
     return Agent(model, memory=tmp_path / "m.db", **options)
-
-
-@pytest.fixture
-def closing() -> Iterator[list[Agent]]:
-    agents: list[Agent] = []
-    yield agents
-    for agent in agents:
-        agent.memory.close()
 
 
 def test_relevance_is_the_gain_over_no_description() -> None:
