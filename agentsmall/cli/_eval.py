@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from agentsmall.errors import ConfigError
@@ -109,6 +116,24 @@ def _progress() -> Iterator[Progress]:
         yield progress
 
 
+def _advancer(
+    log: Callable[[dict[str, Any]], None], progress: Progress, task: TaskID, modes: list[str]
+) -> Callable[[Any], None]:
+    """The per-item callback of an evaluation: writes the item's line and moves the progress
+    bar, whose status shows each mode's right answers so far ("agentsmall 12/20")."""
+    scores = {mode: [0, 0] for mode in modes}
+
+    def advance(result: Any) -> None:
+        log(result.as_dict())
+        score = scores[result.mode]
+        score[0] += result.correct
+        score[1] += 1
+        status = "  ".join(f"{m} {c}/{t}" for m, (c, t) in scores.items() if t)
+        progress.update(task, advance=1, status=status)
+
+    return advance
+
+
 def _load(args: argparse.Namespace) -> Any:
     from agentsmall.cli import err
 
@@ -176,18 +201,9 @@ def eval_bfcl(args: argparse.Namespace) -> int:
     if not items:
         raise ConfigError(f"no {args.category} items after --offset {args.offset}")
     model = _load(args)
-    scores = {mode: [0, 0] for mode in modes}
     with _item_log(args.out) as log, _progress() as progress:
         task = progress.add_task(f"bfcl {args.category}", total=len(items) * len(modes), status="")
-
-        def advance(result: Any) -> None:
-            log(result.as_dict())
-            score = scores[result.mode]
-            score[0] += result.correct
-            score[1] += 1
-            status = "  ".join(f"{m} {c}/{t}" for m, (c, t) in scores.items() if t)
-            progress.update(task, advance=1, status=status)
-
+        advance = _advancer(log, progress, task, modes)
         run = run_bfcl(
             model,
             items,
@@ -224,15 +240,7 @@ def eval_gsm8k(args: argparse.Namespace) -> int:
     try:
         with _item_log(args.out) as log, _progress() as progress:
             task = progress.add_task("gsm8k", total=len(items) * len(modes), status="")
-            scores = {mode: [0, 0] for mode in modes}
-
-            def advance(result: Any) -> None:
-                log(result.as_dict())
-                score = scores[result.mode]
-                score[0] += result.correct
-                score[1] += 1
-                status = "  ".join(f"{m} {c}/{t}" for m, (c, t) in scores.items() if t)
-                progress.update(task, advance=1, status=status)
+            advance = _advancer(log, progress, task, modes)
 
             def finished(mode: str, run: Any) -> None:
                 # At once, on stderr: a long run stopped half way keeps its finished modes.
