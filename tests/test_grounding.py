@@ -145,3 +145,10 @@ def test_the_agent_runs_the_grounded_call_and_records_it(tmp_path: Path) -> None
             plain.memory.close()
     finally:
         agent.memory.close()
+
+
+def test_the_cli_line_names_what_grounding_left_out() -> None:
+    from agentsmall.cli._run import describe_left_out
+
+    line = describe_left_out({"arguments": ["convert.unit"], "calls": ["convert"]})
+    assert line == "left out (not in the conversation): convert.unit, a call of convert"

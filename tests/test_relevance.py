@@ -258,3 +258,16 @@ def test_contexts_scored_before_are_reused_and_score_the_same(embedded_model: An
     together = embedded_model.score(many, " Do thing 3.")
     alone = [embedded_model.score([c], " Do thing 3.")[0] for c in many[:4]]
     assert together[:4] == pytest.approx(alone, abs=1.0)
+
+
+def test_the_cli_line_says_what_step_1_may_do() -> None:
+    from agentsmall.cli._run import describe_gate
+
+    scores = {"a": 20.0, "b": 18.5, "c": 1.0}
+    must = describe_gate({"scores": scores, "offered": ("a", "b"), "must_call": True})
+    assert must == "tool relevance a 20.0 · b 18.5 · c 1.0 → must call a, b"
+    free = describe_gate({"scores": scores, "offered": ("a",), "must_call": False})
+    assert free.endswith("→ may call a or answer")
+    assert describe_gate({"scores": scores, "offered": (), "must_call": False}).endswith(
+        "→ answer without a tool"
+    )

@@ -40,7 +40,13 @@ from agentsmall.cli._repl_commands import (
     is_command,
     parse_command,
 )
-from agentsmall.cli._run import _format_arguments, add_agent_options, build_agent, describe_gate
+from agentsmall.cli._run import (
+    _format_arguments,
+    add_agent_options,
+    build_agent,
+    describe_gate,
+    describe_left_out,
+)
 from agentsmall.errors import AgentsmallError
 
 try:  # readline is absent on some platforms (Windows): the REPL works without editing then
@@ -216,8 +222,7 @@ class Repl:
         elif kind == "tools_ranked":
             self.console.print(f"[dim]{escape(describe_gate(data))}[/]")
         elif kind == "arguments_left_out":
-            left_out = ", ".join(data["arguments"] + [f"a call of {t}" for t in data["calls"]])
-            self.console.print(f"[dim]left out (not in the conversation): {escape(left_out)}[/]")
+            self.console.print(f"[dim]{escape(describe_left_out(data))}[/]")
         elif kind == "step_started":
             self.last_steps = event.step
             self.console.print(f"[cyan]step {event.step}[/]")

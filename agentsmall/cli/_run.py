@@ -92,6 +92,12 @@ def describe_gate(data: dict[str, Any]) -> str:
     return f"tool relevance {scores} → {verdict}"
 
 
+def describe_left_out(data: dict[str, Any]) -> str:
+    """One line for an "arguments_left_out" event: what grounding removed from the step."""
+    removed = data["arguments"] + [f"a call of {tool}" for tool in data["calls"]]
+    return f"left out (not in the conversation): {', '.join(removed)}"
+
+
 def _show(event: Event) -> None:
     from agentsmall.cli import err
 
@@ -103,10 +109,7 @@ def _show(event: Event) -> None:
     elif event.kind == "tools_ranked":
         err.print(f"[dim]{escape(describe_gate(event.data))}[/]")
     elif event.kind == "arguments_left_out":
-        left_out = ", ".join(
-            event.data["arguments"] + [f"a call of {t}" for t in event.data["calls"]]
-        )
-        err.print(f"[dim]step {event.step}: left out (not in the conversation): {left_out}[/]")
+        err.print(f"[dim]step {event.step}: {escape(describe_left_out(event.data))}[/]")
     elif event.kind == "tool_call":
         call = f"{event.data['tool']}({_format_arguments(event.data['arguments'])})"
         err.print(f"[cyan]step {event.step}[/] → {escape(call)}")
