@@ -29,6 +29,7 @@ from agentsmall.decoding import (
     json_schema_regex,
 )
 from agentsmall.decoding._budget import ListBudget
+from agentsmall.decoding._engine import _Run
 from agentsmall.decoding._repeats import RepeatWatcher, close_then_comma_tokens, comma_tokens
 from agentsmall.errors import ContextOverflowError, DecodingError
 from agentsmall.models import JsonSchemaConstraint, ScriptedModel, load_model
@@ -403,6 +404,37 @@ def test_forced_strings_are_tokenized_canonically_and_batched(embedded_model: An
 
 @pytest.mark.parametrize("case", [_city_case, _action_case], ids=["city-object", "action"])
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_checking_the_top_token_first_changes_nothing(embedded_model: Any, case: Any,
+                                                      backend: str,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Greedy decoding computes a mask only when the model's top token is not allowed; the
+    tokens are exactly those of masking every choice, with fewer masks."""
+    messages, schema = case()
+    decoder = embedded_model._decoder
+    compiled = decoder.compile(json_schema_regex(schema), backend=backend)
+    prompt = embedded_model.tokenize_prompt(messages)
+    masks = 0
+    original = Decoder._allowed
+
+    def counting(self: Decoder, matcher: Any) -> np.ndarray:
+        nonlocal masks
+        masks += 1
+        return original(self, matcher)
+
+    monkeypatch.setattr(Decoder, "_allowed", counting)
+    results = {}
+    for lazy in (False, True):
+        masks = 0
+        generation = decoder.generate(prompt, constraint=compiled, max_tokens=64, lazy_mask=lazy)
+        record_and_validate(generation.text, schema, embedded_model)
+        results[lazy] = (generation.tokens, masks)
+    (every_tokens, every_masks), (lazy_tokens, lazy_masks) = results[False], results[True]
+    assert lazy_tokens == every_tokens
+    assert lazy_masks < every_masks
+
+
+@pytest.mark.parametrize("case", [_city_case, _action_case], ids=["city-object", "action"])
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_fast_forward_gives_the_text_of_stepwise_greedy_decoding(embedded_model: Any,
                                                                  case: Any, backend: str) -> None:
     """Single forced tokens, appended unsampled and evaluated in batches, change nothing.
@@ -458,6 +490,7 @@ def test_a_failing_mask_raises_instead_of_returning_text(backend_model: Any,
     streamed: list[str] = []
     with monkeypatch.context() as patch:
         patch.setattr(Decoder, "_allowed", empty_on_first)
+        ask_for_every_mask(patch)
         with pytest.raises(DecodingError, match="allows no token"):
             embedded_model.generate(messages, constraint=constraint, max_tokens=16,
                                     on_text=streamed.append)
@@ -465,16 +498,27 @@ def test_a_failing_mask_raises_instead_of_returning_text(backend_model: Any,
     assert streamed  # text had begun to stream, yet no Generation was returned
 
     # 2. The constraint itself fails to write the mask, or refuses a token.
+    # 3. The constraint fails to check the model's top token (greedy decoding asks for the
+    # whole mask only when that token is not allowed).
     for broken, message in [("mask", "failed to produce a token mask: mask exploded"),
-                            ("advance", "rejected token")]:
+                            ("advance", "rejected token"),
+                            ("check", "constraint failed")]:
         with monkeypatch.context() as patch:
             break_the_constraint(patch, embedded_model.constraint_backend, broken)
+            if broken == "mask":
+                ask_for_every_mask(patch)
             with pytest.raises(DecodingError, match=message):
                 embedded_model.generate(messages, constraint=constraint, max_tokens=16)
 
     # The model is still usable, and its cache still right, after the failures.
     after = embedded_model.generate(messages, constraint=constraint, max_tokens=16)
     assert after.text == baseline.text
+
+
+def ask_for_every_mask(patch: pytest.MonkeyPatch) -> None:
+    """Greedy decoding checks the model's top token first and computes the mask only when that
+    token is not allowed; here no token passes the check, so every choice needs a mask."""
+    patch.setattr(_Run, "accepts", lambda self, token: False)
 
 
 def break_the_constraint(patch: pytest.MonkeyPatch, backend: str, broken: str) -> None:
@@ -501,6 +545,8 @@ def break_the_constraint(patch: pytest.MonkeyPatch, backend: str, broken: str) -
                 return self._guide.is_finished()
 
             def get_state(self) -> int:
+                if broken == "check":
+                    raise RuntimeError("state lost")
                 return self._guide.get_state()
 
         patch.setattr(outlines_core, "Guide", BrokenGuide)
@@ -523,6 +569,11 @@ def break_the_constraint(patch: pytest.MonkeyPatch, backend: str, broken: str) -
 
         def consume_token(self, token: int) -> bool:
             return False if broken == "advance" else self._matcher.consume_token(token)
+
+        def validate_tokens(self, tokens: list[int]) -> int:
+            if broken == "check":
+                raise RuntimeError("check exploded")
+            return self._matcher.validate_tokens(tokens)
 
     patch.setattr(llguidance, "LLMatcher", BrokenMatcher)
 

@@ -116,8 +116,19 @@ class OutlinesMatcher:
         except Exception as exc:
             raise DecodingError(f"the constraint rejected token {token}: {exc}") from exc
 
+    def accepts(self, token: int) -> bool:
+        try:
+            state = self._guide.get_state()
+            return self._constraint.index.get_next_state(state, token) is not None
+        except Exception as exc:
+            raise DecodingError(f"the constraint failed to check token {token}: {exc}") from exc
+
     def forced_tokens(self) -> list[int]:
-        run = self._constraint.forced_run(self._guide.get_state(), self._tokenize)
+        try:
+            state = self._guide.get_state()
+        except Exception as exc:
+            raise DecodingError(f"the constraint failed to report its state: {exc}") from exc
+        run = self._constraint.forced_run(state, self._tokenize)
         return list(run.tokens) if run is not None else []
 
     def is_finished(self) -> bool:

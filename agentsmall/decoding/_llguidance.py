@@ -126,6 +126,12 @@ class LLGuidanceMatcher:
                 f"the constraint rejected token {token}: {self._matcher.get_error()}"
             )
 
+    def accepts(self, token: int) -> bool:
+        try:
+            return self._matcher.validate_tokens([token]) == 1
+        except Exception as exc:
+            raise DecodingError(f"the constraint failed to check token {token}: {exc}") from exc
+
     def forced_tokens(self) -> list[int]:
         """The tokens llguidance says are forced here, tokenized by the model's tokenizer."""
         tokens = self._matcher.compute_ff_tokens()
