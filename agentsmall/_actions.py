@@ -65,6 +65,8 @@ class StepAction:
     ``tool.argument`` (see `agentsmall._grounding`)."""
     ungrounded_calls_dropped: tuple[str, ...] = ()
     """Tools of further calls dropped because a required value is not in the conversation."""
+    calls_added: int = 0
+    """Calls the agent added for the other values of a list in the task (`agentsmall._fanout`)."""
 
 
 MAX_INTEGER_DIGITS = 15
@@ -202,6 +204,15 @@ class ActionSpace:
         """A stable hash of the schema: the key under which its compiled constraint is cached."""
         text = json.dumps(self.schema, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def accepts(self, calls: list[Call]) -> bool:
+        """Whether `calls` would be a valid step of this space (as `parse` would judge them)."""
+        data = [{"tool": c.tool, "arguments": c.arguments} for c in calls]
+        try:
+            self.parse(json.dumps(data))
+        except DecodingError:
+            return False
+        return True
 
     def parse(self, text: str) -> StepAction:
         """Validate a planner output against the schema *and* the tools' pydantic models.

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from agentsmall import _audit
-from agentsmall._actions import ActionSpace, StepAction
+from agentsmall._actions import ActionSpace, Call, StepAction
 from agentsmall._escalation import (
     ESCALATE,
     Escalation,
@@ -35,6 +35,7 @@ from agentsmall._escalation import (
     already_answered,
     problem_of,
 )
+from agentsmall._fanout import fan_out
 from agentsmall._grounding import conversation_text, ground_action
 from agentsmall._native import NativePlanner
 from agentsmall._prompts import prompts
@@ -110,7 +111,8 @@ class Event:
 
     kinds: "run_started", "tools_ranked" (the tool gate's decision: `GateDecision.as_dict()`),
     "step_started", "text" (streamed output), "arguments_left_out" (optional arguments, and
-    further calls, the conversation does not ground), "tool_call", "tool_result", "step_error",
+    further calls, the conversation does not ground), "calls_added" (calls for the other
+    values of a list in the task), "tool_call", "tool_result", "step_error",
     "escalation" (data: `Escalation.as_dict()`), "final_answer", "run_finished".
     """
 
@@ -172,6 +174,9 @@ class Agent:
     applies to the JSON planner. `ground_arguments`: optional arguments whose values the
     conversation never mentions are left out, so the tool's defaults apply, and a further call
     of a step with invented required values is dropped (`agentsmall._grounding`).
+    `fan_out`: when the first step's call takes one value of a list in the task ("the nucleus,
+    mitochondria and cytoplasm"), the call is repeated for the other values
+    (`agentsmall._fanout`).
     """
 
     def __init__(
@@ -198,6 +203,7 @@ class Agent:
         max_thinking_tokens: int = 512,
         tool_gate: ToolGate | None = DEFAULT_GATE,
         ground_arguments: bool = True,
+        fan_out: bool = True,
     ) -> None:
         if max_steps < 1:
             raise ConfigError(f"max_steps must be at least 1 (got {max_steps})")
@@ -231,6 +237,7 @@ class Agent:
         self.must_use_tool = must_use_tool
         self.tool_gate = tool_gate
         self.ground_arguments = ground_arguments
+        self.fan_out = fan_out
         self.model = load_model(model)
         # None: the JSON planner above; otherwise the model family's native format.
         self.native = NativePlanner.choose(
@@ -390,6 +397,11 @@ class Agent:
                                 "calls": list(action.ungrounded_calls_dropped),
                             }
                             emit(Event("arguments_left_out", step, left_out))
+                    if self.fan_out and first:
+                        action = fan_out(action, space, task)
+                        if action.calls_added:
+                            added = action.calls[-action.calls_added :]
+                            emit(Event("calls_added", step, {"calls": action_items(added)}))
                     self._add_turn(
                         run, "assistant", action_text(action), "action", step, thinking=thinking
                     )
@@ -914,8 +926,13 @@ def action_text(action: StepAction) -> str:
     if action.final_answer is not None:
         items = [{"tool": "final_answer", "arguments": {"answer": action.final_answer}}]
     else:
-        items = [{"tool": c.tool, "arguments": c.arguments} for c in action.calls]
+        items = action_items(action.calls)
     return json.dumps(items, ensure_ascii=False)
+
+
+def action_items(calls: Sequence[Call]) -> list[dict[str, Any]]:
+    """Calls as the planner writes them: `{"tool": ..., "arguments": {...}}`."""
+    return [{"tool": c.tool, "arguments": c.arguments} for c in calls]
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         action="store_false",
         help="agentsmall mode keeps optional arguments the task does not mention",
     )
+    bfcl.add_argument(
+        "--no-fan-out",
+        dest="fan_out",
+        action="store_false",
+        help="agentsmall mode adds no calls for the other values of a list in the task",
+    )
     _common(bfcl)
     bfcl.set_defaults(handler=eval_bfcl)
 
@@ -212,6 +218,7 @@ def eval_bfcl(args: argparse.Namespace) -> int:
             on_result=advance,
             tool_gate=args.tool_gate,
             ground_arguments=args.ground_arguments,
+            fan_out=args.fan_out,
         )
     if args.json:
         print(json.dumps(run.report, ensure_ascii=False))

@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from agentsmall import _fanout
 from agentsmall._actions import ActionSpace, StepAction
 from agentsmall._grounding import conversation_text, ground_action
 from agentsmall._relevance import GateDecision
@@ -76,6 +77,7 @@ class ItemResult:
             "ungrounded_calls_dropped": (
                 list(a.action.ungrounded_calls_dropped) if a.action else []
             ),
+            "calls_added": a.action.calls_added if a.action else 0,
             "output": a.text,
             "seconds": round(a.seconds, 4),
             "cpu_seconds": round(a.cpu_seconds, 4),
@@ -147,12 +149,20 @@ def _prepare(
     )
 
 
-def _grounded(p: _Prepared, attempt: Attempt) -> StepAction | None:
-    """The attempt's action as the agent would run it, grounded (`agentsmall._grounding`)."""
-    if attempt.action is None:
+def _as_agent_runs(
+    p: _Prepared, attempt: Attempt, ground_arguments: bool, fan_out: bool
+) -> StepAction | None:
+    """The attempt's action as the agent's first step would run it: grounded
+    (`agentsmall._grounding`), then completed for listed values (`agentsmall._fanout`)."""
+    action = attempt.action
+    if action is None:
         return None
-    context = conversation_text(p.messages, p.agent.instructions)
-    return ground_action(attempt.action, p.space.tools, context)
+    if ground_arguments:
+        context = conversation_text(p.messages, p.agent.instructions)
+        action = ground_action(action, p.space.tools, context)
+    if fan_out:
+        action = _fanout.fan_out(action, p.space, _fanout.task_text(p.messages))
+    return action
 
 
 def judge(
@@ -229,6 +239,7 @@ def run_bfcl(
     on_result: Callable[[ItemResult], None] | None = None,
     tool_gate: bool = True,
     ground_arguments: bool = True,
+    fan_out: bool = True,
 ) -> BfclRun:
     """Evaluate `items` (one category) in each mode on one model.
 
@@ -275,7 +286,7 @@ def run_bfcl(
                     if ours:
                         attempt = replace(
                             attempt,
-                            action=_grounded(p, attempt) if ground_arguments else attempt.action,
+                            action=_as_agent_runs(p, attempt, ground_arguments, fan_out),
                             seconds=attempt.seconds + p.gate_seconds,
                             cpu_seconds=attempt.cpu_seconds + p.gate_cpu_seconds,
                         )
