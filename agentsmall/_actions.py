@@ -65,6 +65,9 @@ class StepAction:
     ``tool.argument`` (see `agentsmall._grounding`)."""
     ungrounded_calls_dropped: tuple[str, ...] = ()
     """Tools of further calls dropped because a required value is not in the conversation."""
+    invented: tuple[str, ...] = ()
+    """Required arguments (``tool.argument``) of the call the step first chose, whose values
+    nothing gave: the call was withheld and the step answered instead (`agentsmall.agent`)."""
     calls_added: int = 0
     """Calls the agent added for the other values of a list in the task (`agentsmall._fanout`)."""
 

@@ -96,6 +96,8 @@ def enumeration(value: Any, text: str) -> list[str]:
             items = [re.sub(rf"\s+{re.escape(unit)}$", "", i, flags=re.IGNORECASE) for i in items]
         if any(i.split()[0].lower() in _NOT_ITEMS for i in items):
             continue
+        if isinstance(value, str) and value.istitle() and not all(i.istitle() for i in items):
+            continue  # "San Jose, and finally from": a name's siblings are names too
         if wanted is not None and wanted in (i.lower() for i in items):
             return items
         if wanted is None and any(_same_number(i, value) for i in items):

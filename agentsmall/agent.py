@@ -36,7 +36,7 @@ from agentsmall._escalation import (
     problem_of,
 )
 from agentsmall._fanout import fan_out
-from agentsmall._grounding import conversation_text, ground_action
+from agentsmall._grounding import conversation_text, ground_action, invented_values
 from agentsmall._native import NativePlanner
 from agentsmall._prompts import prompts
 from agentsmall._relevance import GateDecision, ToolGate
@@ -51,7 +51,14 @@ from agentsmall._tool import Tool, as_tool
 from agentsmall.errors import ConfigError, ContextOverflowError, DecodingError, MemoryStoreError
 from agentsmall.memory import Fact, Memory, StepRecord, using_memory
 from agentsmall.memory._compaction import Turn, TurnKind, fit
-from agentsmall.models import ChatMessage, JsonSchemaConstraint, Model, NativePrompt, load_model
+from agentsmall.models import (
+    ChatMessage,
+    Generation,
+    JsonSchemaConstraint,
+    Model,
+    NativePrompt,
+    load_model,
+)
 
 RunStatus = Literal["completed", "max_steps", "error"]
 
@@ -111,7 +118,8 @@ class Event:
 
     kinds: "run_started", "tools_ranked" (the tool gate's decision: `GateDecision.as_dict()`),
     "step_started", "text" (streamed output), "arguments_left_out" (optional arguments, and
-    further calls, the conversation does not ground), "calls_added" (calls for the other
+    further calls, the conversation does not ground), "call_withheld" (a first call with
+    required values nothing gave: the step answers instead), "calls_added" (calls for the other
     values of a list in the task), "tool_call", "tool_result", "step_error",
     "escalation" (data: `Escalation.as_dict()`), "final_answer", "run_finished".
     """
@@ -125,6 +133,8 @@ EventCallback = Callable[[Event], None]
 
 
 DEFAULT_GATE = ToolGate()
+ANSWER_ONLY = GateDecision(scores={}, offered=())
+"""Step 1's decision when its call was withheld for invented values: it answers instead."""
 
 DEFAULT_INSTRUCTIONS = "You are a careful assistant that uses tools to get exact answers."
 
@@ -397,6 +407,22 @@ class Agent:
                                 "calls": list(action.ungrounded_calls_dropped),
                             }
                             emit(Event("arguments_left_out", step, left_out))
+                        invented = self.invented_in(action, space, context) if first else []
+                        if invented:
+                            withheld = {"calls": action_items(action.calls), "invented": invented}
+                            emit(Event("call_withheld", step, withheld))
+                            answer = await self._answer_instead(run, step, rows, on_text)
+                            if answer is not None:
+                                action, generation = answer
+                                action = replace(action, invented=tuple(invented))
+                                record = replace(
+                                    record,
+                                    raw_output=generation.text,
+                                    output_tokens=generation.output_tokens,
+                                )
+                                for key in ("output_tokens", "forced_tokens"):
+                                    stats[key] += getattr(generation, key)
+                                stats["generation_seconds"] += generation.seconds
                     if self.fan_out and first:
                         action = fan_out(action, space, task)
                         if action.calls_added:
@@ -709,6 +735,50 @@ class Agent:
             offered = decision.offered or tuple(t.name for t in self.tools)
             decision = replace(decision, offered=offered, must_call=True)
         return decision
+
+    def invented_in(self, action: StepAction, space: ActionSpace, context: str) -> list[str]:
+        """The first call's required values that nothing gave (`invented_values`), when the
+        step could answer instead: the JSON planner, and no rule of the agent's own
+        (`must_use_tool`) says it must call. The gate's own "must call" is only a likelihood,
+        and an invented value is stronger evidence, so it does not protect the call."""
+        if self.native is not None or self.must_use_tool or not action.calls:
+            return []
+        call = action.calls[0]
+        if call.tool == ESCALATE:  # its problem is the planner's own wording, by design
+            return []
+        return invented_values(call, space.tools[call.tool], context)
+
+    async def _answer_instead(
+        self,
+        run: _Run,
+        step: int,
+        escalations: Sequence[dict[str, Any]],
+        on_text: Callable[[str], None],
+    ) -> tuple[StepAction, Generation] | None:
+        """Decode the step again, allowed only to answer (its prompt is still in the KV cache).
+        None when the answer is cut off: the step then keeps its call."""
+        space, constraint = self._step_space(step, ANSWER_ONLY, escalations)
+        generation = await asyncio.to_thread(
+            self.model.generate,
+            self._prompt(run),
+            constraint=constraint,
+            max_tokens=self.max_tokens_per_step,
+            on_text=on_text,
+        )
+        if generation.finish_reason == "length":
+            return None
+        try:
+            action = space.parse(generation.text)
+        except DecodingError as exc:
+            _audit.record(valid=False, model=self.model.name, reason=str(exc))
+            raise
+        _audit.record(valid=True, model=self.model.name)
+        return action, generation
+
+    def answer_step(self) -> tuple[ActionSpace, JsonSchemaConstraint]:
+        """The action space and constraint of a first step that may only answer (a withheld
+        call's step; escalation rules left out, as in `first_step`)."""
+        return self._step_space(1, ANSWER_ONLY, [])
 
     def first_step(
         self, task: str

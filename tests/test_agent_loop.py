@@ -146,7 +146,7 @@ def test_a_raising_tool_becomes_an_error_and_the_run_goes_on(tmp_path: Path,
     replies = [[call("explode", x=3)], final("it failed")]
     agent, model = make_agent(tmp_path, replies, tools=[explode])
     closing.append(agent)
-    result = agent.run("Try it.")
+    result = agent.run("Try it with 3.")
 
     assert result.status == "completed"
     assert result.output == "it failed"
@@ -174,7 +174,7 @@ def test_a_hanging_tool_times_out_and_the_run_goes_on(tmp_path: Path,
     closing.append(agent)
     try:
         started = time.perf_counter()
-        result = agent.run("Try it.")
+        result = agent.run("Try it with 3.")
         elapsed = time.perf_counter() - started
     finally:
         release.set()
@@ -191,7 +191,7 @@ def test_running_out_of_steps(tmp_path: Path, closing: list[Agent]) -> None:
     replies = [[call("multiply", a=i, b=2)] for i in range(1, 4)]
     agent, model = make_agent(tmp_path, replies, max_steps=3)
     closing.append(agent)
-    result = agent.run("Keep multiplying.")
+    result = agent.run("Keep multiplying by 2, starting from 1.")
 
     assert result.status == "max_steps"
     assert result.output is None
@@ -314,7 +314,7 @@ def test_events_in_order(tmp_path: Path, closing: list[Agent]) -> None:
     agent, _ = make_agent(tmp_path, [step1, final("84")])
     closing.append(agent)
     events: list[Event] = []
-    result = agent.run("Multiply.", on_event=events.append)
+    result = agent.run("Multiply 12 by 7.", on_event=events.append)
 
     kinds = [(e.kind, e.step) for e in events if e.kind != "text"]
     assert kinds == [
@@ -340,7 +340,7 @@ def test_same_constraint_object_every_step(tmp_path: Path, closing: list[Agent])
     replies = [[call("multiply", a=1, b=2)], [call("multiply", a=2, b=3)], final("6")]
     agent, model = make_agent(tmp_path, replies)
     closing.append(agent)
-    agent.run("Multiply twice.")
+    agent.run("Multiply 1 by 2, then 2 by 3.")
 
     assert len(model.constraints) == 3
     first = model.constraints[0]
@@ -366,7 +366,7 @@ def test_repeated_calls_in_one_step_run_once(tmp_path: Path, closing: list[Agent
     replies = [[call("multiply", a=3, b=4)] * 3, final("12")]
     agent, model = make_agent(tmp_path, replies, tools=[multiply])
     closing.append(agent)
-    result = agent.run("Multiply.")
+    result = agent.run("Multiply 3 by 4.")
 
     assert ran == [(3, 4)]
     assert [(s.tool, s.result) for s in result.steps] == [("multiply", 12)]
@@ -386,7 +386,7 @@ def test_context_overflow_ends_the_run_with_status_error(tmp_path: Path,
     model = FullModel([[call("multiply", a=1, b=2)]])
     agent = Agent(model, tools=[multiply], memory=tmp_path / "m.db")
     closing.append(agent)
-    result = agent.run("Multiply.")
+    result = agent.run("Multiply 1 by 2.")
 
     assert result.status == "error"
     assert result.output is None

@@ -57,7 +57,7 @@ def long_run(tmp_path: Path, model: WindowModel, steps: int) -> tuple[Agent, Any
     agent = Agent(
         model, tools=[fetch], memory=tmp_path / "m.db", max_steps=steps, max_tokens_per_step=64
     )
-    return agent, agent.run("Fetch pages one by one and summarise them.")
+    return agent, agent.run("Fetch pages from 0 one by one and summarise them.")
 
 
 def test_a_tiny_window_never_overflows_and_the_record_stays_full(tmp_path: Path) -> None:
@@ -75,7 +75,7 @@ def test_a_tiny_window_never_overflows_and_the_record_stays_full(tmp_path: Path)
         )  # fmt: skip
         assert full > 3 * 900
         last = model.calls[-1]
-        assert last[1]["content"].startswith("Fetch pages one by one")  # the task is kept
+        assert last[1]["content"].startswith("Fetch pages from 0 one by one")  # the task is kept
         assert "page 10:" in last[-1]["content"]  # the latest result is intact
         observations = [
             m["content"] for m in agent.memory.messages(result.session_id) if m["step"] and

@@ -216,13 +216,30 @@ def test_irrelevance_counts_only_valid_abstentions(scripted_log: Path) -> None:
             ('[{"tool": "final_answer", "arguments": {"answer": "Lima Lima Lima', "length"),
         ]
     )
-    run = run_bfcl(model, items, modes=["agentsmall"])
+    # Without grounding, the call's invented values are not withheld (see the next test).
+    run = run_bfcl(model, items, modes=["agentsmall"], ground_arguments=False)
     assert [r.correct for r in run.results] == [True, False, False]
     assert run.results[2].error_type == "irrelevance:invalid_output"
     # BFCL's own rule would count the cut-off output as "no call"; reported alongside.
     assert [r.bfcl_rule_correct for r in run.results] == [True, False, True]
     assert run.report["accuracy"] == pytest.approx(1 / 3)
     assert run.report["bfcl_rule_accuracy"] == pytest.approx(2 / 3)
+
+
+def test_a_call_with_invented_values_is_withheld_and_the_step_answers(
+    scripted_log: Path,
+) -> None:
+    items = load_bfcl(DATA, "irrelevance")[1:2]  # "Tell me a short joke about cats."
+    invented = call("currency.convert", amount=1, from_currency="USD", to_currency="EUR")
+    model = ScriptedModel([[invented], final("Cats land on their feet.")])
+    run = run_bfcl(model, items, modes=["agentsmall"])
+    [result] = run.results
+    assert result.correct
+    record = result.as_dict()
+    # (The currency codes are in the tool's description, so only the amount is invented.)
+    assert record["invented"] == ["currency.convert.amount"]
+    assert record["final_answer"] == "Cats land on their feet."
+    assert len(model.calls) == 2  # the step was decoded again
 
 
 def test_item_system_message_joins_the_planner_instructions(scripted_log: Path) -> None:

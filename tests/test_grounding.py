@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 from agentsmall._actions import Call, StepAction
-from agentsmall._grounding import conversation_text, ground_action, is_grounded
+from agentsmall._grounding import (
+    conversation_text,
+    ground_action,
+    invented_values,
+    is_given,
+    is_grounded,
+)
 from agentsmall._tool import tool
 from agentsmall.agent import Agent, Event
 from agentsmall.models import ScriptedModel
@@ -147,8 +153,78 @@ def test_the_agent_runs_the_grounded_call_and_records_it(tmp_path: Path) -> None
         agent.memory.close()
 
 
-def test_the_cli_line_names_what_grounding_left_out() -> None:
-    from agentsmall.cli._run import describe_left_out
+def test_the_cli_lines_name_what_the_agent_changed() -> None:
+    from agentsmall.cli._run import describe_change
 
-    line = describe_left_out({"arguments": ["convert.unit"], "calls": ["convert"]})
+    left_out = {"arguments": ["convert.unit"], "calls": ["convert"]}
+    line = describe_change("arguments_left_out", left_out)
     assert line == "left out (not in the conversation): convert.unit, a call of convert"
+    withheld = {"calls": [], "invented": ["convert.amount"]}
+    line = describe_change("call_withheld", withheld)
+    assert line == "call withheld, nothing gave convert.amount: answering instead"
+    added = {"calls": [{"tool": "convert", "arguments": {"amount": 7}}]}
+    line = describe_change("calls_added", added)
+    assert line == "added for the other values listed in the task: convert(amount=7)"
+
+
+@pytest.mark.parametrize(
+    ("value", "schema", "given"),
+    [
+        ("London", {}, False),  # "Is it going to rain?": a city nobody named
+        ("Paris", {}, True),
+        ("cat name", {}, True),  # a phrase needs one word of the conversation
+        ("dog food", {}, False),
+        ("<city>", {}, False),  # a placeholder is never given
+        ("2022-03-11", {}, True),  # a date, reformatted: its year is written
+        ("1999-03-11", {}, False),
+        ("celsius", {"enum": ["celsius", "kelvin"]}, True),  # the schema gives it
+        (True, {}, True),
+        (5, {}, True),
+        (0.05, {}, True),  # "5%"
+        (7, {}, False),
+        (["Paris", "rain"], {"items": {}}, True),
+        (["Paris", "London"], {"items": {}}, False),
+        ([], {"items": {}}, False),
+    ],
+)
+def test_what_a_required_value_is_given_by(value: object, schema: dict, given: bool) -> None:
+    context = "Will it rain in Paris at 5% chance? What is my cat called? Since March 2022."
+    words = {w.lower() for w in context.replace("?", " ").replace(".", " ").split()}
+    assert is_given(value, schema, words, context.lower()) is given
+
+
+@tool
+def weather(city: str, day: str = "today") -> str:
+    """The weather forecast for a city; day names like monday or tomorrow."""
+    return f"sunny in {city}"
+
+
+def test_invented_values_name_the_required_arguments_nothing_gave() -> None:
+    call = Call("weather", {"city": "London", "day": "someday"})
+    assert invented_values(call, weather, "Is it going to rain?") == ["weather.city"]
+    assert invented_values(call, weather, "Is it going to rain in London?") == []
+    # The tool's own descriptions give words too (the calculator's "sqrt").
+    assert invented_values(Call("weather", {"city": "forecast"}), weather, "Hello") == []
+
+
+def test_the_first_call_with_invented_values_is_withheld_and_the_step_answers(
+    tmp_path: Path,
+) -> None:
+    replies = [
+        json.dumps([{"tool": "weather", "arguments": {"city": "London"}}]),
+        json.dumps([{"tool": "final_answer", "arguments": {"answer": "Which city?"}}]),
+    ]
+    model = ScriptedModel(replies)
+    agent = Agent(model, tools=[weather], memory=tmp_path / "m.db")
+    events: list[Event] = []
+    try:
+        result = agent.run("Is it going to rain?", on_event=events.append)
+    finally:
+        agent.memory.close()
+    withheld = [e.data for e in events if e.kind == "call_withheld"]
+    london = {"tool": "weather", "arguments": {"city": "London"}}
+    assert withheld == [{"calls": [london], "invented": ["weather.city"]}]
+    assert not [e for e in events if e.kind == "tool_call"]
+    assert (result.status, result.output) == ("completed", "Which city?")
+    # The answer step is constrained to answer: no tool in its schema.
+    assert "weather" not in json.dumps(model.constraints[1].schema)

@@ -60,7 +60,7 @@ replies = [
     [{"tool": "final_answer", "arguments": {"answer": "all done"}}],
 ]
 agent = Agent(ScriptedModel(replies), tools=[work], memory=db, max_steps=6)
-agent.run("Work on 1, 2, 3 and 4.", session_id="job-1")
+agent.run("Work on 1, 2, 3, then 4.", session_id="job-1")
 """
 
 
@@ -138,7 +138,7 @@ def resume(db: Path, ledger: Path, replies: list[Any]) -> tuple[Any, ScriptedMod
     agent = Agent(model, tools=[work], memory=db, max_steps=6)
     try:
         events: list[Event] = []
-        result = agent.run("Work on 1, 2, 3 and 4.", session_id="job-1", on_event=events.append)
+        result = agent.run("Work on 1, 2, 3, then 4.", session_id="job-1", on_event=events.append)
     finally:
         agent.memory.close()
     return (result, events), model
@@ -196,7 +196,7 @@ def test_killed_in_the_first_call_resumes_at_that_step(tmp_path: Path) -> None:
     assert [lines.count(f"done {x}") for x in (1, 2, 3, 4)] == [1, 1, 1, 1]
     assert sorted(assert_each_step_once(db)) == [(1, 0, 1), (2, 0, 2), (2, 1, 3), (3, 0, 4)]
     assert len(model.calls) == 3  # step 1 was not generated again
-    assert model.calls[0][1]["content"] == "Work on 1, 2, 3 and 4."
+    assert model.calls[0][1]["content"] == "Work on 1, 2, 3, then 4."
 
 
 # -- continuing sessions, in process -----------------------------------------------------------

@@ -65,7 +65,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--no-grounding",
         dest="ground_arguments",
         action="store_false",
-        help="agentsmall mode keeps optional arguments the task does not mention",
+        help="agentsmall mode keeps optional arguments the task does not mention, and calls"
+        " whose required values nothing gave",
     )
     bfcl.add_argument(
         "--no-fan-out",

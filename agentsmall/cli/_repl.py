@@ -41,11 +41,12 @@ from agentsmall.cli._repl_commands import (
     parse_command,
 )
 from agentsmall.cli._run import (
+    STEP_CHANGES,
     _format_arguments,
     add_agent_options,
     build_agent,
+    describe_change,
     describe_gate,
-    describe_left_out,
 )
 from agentsmall.errors import AgentsmallError
 
@@ -221,8 +222,8 @@ class Repl:
                 )
         elif kind == "tools_ranked":
             self.console.print(f"[dim]{escape(describe_gate(data))}[/]")
-        elif kind == "arguments_left_out":
-            self.console.print(f"[dim]{escape(describe_left_out(data))}[/]")
+        elif kind in STEP_CHANGES:
+            self.console.print(f"[dim]{escape(describe_change(kind, data))}[/]")
         elif kind == "step_started":
             self.last_steps = event.step
             self.console.print(f"[cyan]step {event.step}[/]")

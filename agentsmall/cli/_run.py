@@ -92,10 +92,19 @@ def describe_gate(data: dict[str, Any]) -> str:
     return f"tool relevance {scores} → {verdict}"
 
 
-def describe_left_out(data: dict[str, Any]) -> str:
-    """One line for an "arguments_left_out" event: what grounding removed from the step."""
-    removed = data["arguments"] + [f"a call of {tool}" for tool in data["calls"]]
-    return f"left out (not in the conversation): {', '.join(removed)}"
+STEP_CHANGES = ("arguments_left_out", "call_withheld", "calls_added")
+"""Events in which the agent changed what the model's step does (grounding, fan-out)."""
+
+
+def describe_change(kind: str, data: dict[str, Any]) -> str:
+    """One line for a `STEP_CHANGES` event."""
+    if kind == "arguments_left_out":
+        removed = data["arguments"] + [f"a call of {tool}" for tool in data["calls"]]
+        return f"left out (not in the conversation): {', '.join(removed)}"
+    if kind == "call_withheld":
+        return f"call withheld, nothing gave {', '.join(data['invented'])}: answering instead"
+    calls = ", ".join(f"{c['tool']}({_format_arguments(c['arguments'])})" for c in data["calls"])
+    return f"added for the other values listed in the task: {calls}"
 
 
 def _show(event: Event) -> None:
@@ -108,8 +117,8 @@ def _show(event: Event) -> None:
         )
     elif event.kind == "tools_ranked":
         err.print(f"[dim]{escape(describe_gate(event.data))}[/]")
-    elif event.kind == "arguments_left_out":
-        err.print(f"[dim]step {event.step}: {escape(describe_left_out(event.data))}[/]")
+    elif event.kind in STEP_CHANGES:
+        err.print(f"[dim]step {event.step}: {escape(describe_change(event.kind, event.data))}[/]")
     elif event.kind == "tool_call":
         call = f"{event.data['tool']}({_format_arguments(event.data['arguments'])})"
         err.print(f"[cyan]step {event.step}[/] → {escape(call)}")

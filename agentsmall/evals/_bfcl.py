@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from agentsmall import _fanout
-from agentsmall._actions import ActionSpace, StepAction
+from agentsmall._actions import ActionSpace
 from agentsmall._grounding import conversation_text, ground_action
 from agentsmall._relevance import GateDecision
 from agentsmall.agent import DEFAULT_GATE, DEFAULT_INSTRUCTIONS, Agent
@@ -77,6 +77,7 @@ class ItemResult:
             "ungrounded_calls_dropped": (
                 list(a.action.ungrounded_calls_dropped) if a.action else []
             ),
+            "invented": list(a.action.invented) if a.action else [],
             "calls_added": a.action.calls_added if a.action else 0,
             "output": a.text,
             "seconds": round(a.seconds, 4),
@@ -150,19 +151,40 @@ def _prepare(
 
 
 def _as_agent_runs(
-    p: _Prepared, attempt: Attempt, ground_arguments: bool, fan_out: bool
-) -> StepAction | None:
-    """The attempt's action as the agent's first step would run it: grounded
-    (`agentsmall._grounding`), then completed for listed values (`agentsmall._fanout`)."""
+    model: Model,
+    p: _Prepared,
+    attempt: Attempt,
+    *,
+    max_tokens: int,
+    ground_arguments: bool,
+    fan_out: bool,
+) -> Attempt:
+    """The attempt as the agent's first step runs it: grounded (`agentsmall._grounding`), its
+    call withheld for invented values and the step decoded again to answer (`Agent`), then
+    completed for listed values (`agentsmall._fanout`). The answer's time counts too."""
     action = attempt.action
     if action is None:
-        return None
+        return attempt
     if ground_arguments:
         context = conversation_text(p.messages, p.agent.instructions)
         action = ground_action(action, p.space.tools, context)
+        invented = p.agent.invented_in(action, p.space, context)
+        if invented:
+            space, constraint = p.agent.answer_step()
+            answer = run_step(
+                model, "agentsmall", p.messages, space, constraint=constraint, max_tokens=max_tokens
+            )
+            attempt = replace(
+                attempt,
+                seconds=attempt.seconds + answer.seconds,
+                cpu_seconds=attempt.cpu_seconds + answer.cpu_seconds,
+            )
+            if answer.action is not None:  # a cut-off answer: the step keeps its call
+                action = replace(answer.action, invented=tuple(invented))
+                attempt = replace(attempt, text=answer.text, output_tokens=answer.output_tokens)
     if fan_out:
         action = _fanout.fan_out(action, p.space, _fanout.task_text(p.messages))
-    return action
+    return replace(attempt, action=action)
 
 
 def judge(
@@ -284,9 +306,16 @@ def run_bfcl(
                         max_tokens=max_tokens,
                     )
                     if ours:
+                        attempt = _as_agent_runs(
+                            model,
+                            p,
+                            attempt,
+                            max_tokens=max_tokens,
+                            ground_arguments=ground_arguments,
+                            fan_out=fan_out,
+                        )
                         attempt = replace(
                             attempt,
-                            action=_as_agent_runs(p, attempt, ground_arguments, fan_out),
                             seconds=attempt.seconds + p.gate_seconds,
                             cpu_seconds=attempt.cpu_seconds + p.gate_cpu_seconds,
                         )
