@@ -65,6 +65,9 @@ class StepAction:
     ``tool.argument`` (see `agentsmall._grounding`)."""
     ungrounded_calls_dropped: tuple[str, ...] = ()
     """Tools of further calls dropped because a required value is not in the conversation."""
+    as_fractions: tuple[str, ...] = ()
+    """Arguments (``tool.argument``) the task wrote as percentages, passed as fractions
+    (`agentsmall._grounding.percentages_as_fractions`)."""
     invented: tuple[str, ...] = ()
     """Required arguments (``tool.argument``) of the call the step first chose, whose values
     nothing gave: the call was withheld and the step answered instead (`agentsmall.agent`)."""

@@ -36,7 +36,12 @@ from agentsmall._escalation import (
     problem_of,
 )
 from agentsmall._fanout import fan_out
-from agentsmall._grounding import conversation_text, ground_action, invented_values
+from agentsmall._grounding import (
+    conversation_text,
+    ground_action,
+    invented_values,
+    percentages_as_fractions,
+)
 from agentsmall._native import NativePlanner
 from agentsmall._prompts import prompts
 from agentsmall._relevance import GateDecision, ToolGate
@@ -119,7 +124,8 @@ class Event:
     kinds: "run_started", "tools_ranked" (the tool gate's decision: `GateDecision.as_dict()`),
     "step_started", "text" (streamed output), "arguments_left_out" (optional arguments, and
     further calls, the conversation does not ground), "call_withheld" (a first call with
-    required values nothing gave: the step answers instead), "calls_added" (calls for the other
+    required values nothing gave: the step answers instead), "percentages_as_fractions"
+    (numbers the task wrote as percentages, passed as fractions), "calls_added" (calls for the other
     values of a list in the task), "tool_call", "tool_result", "step_error",
     "escalation" (data: `Escalation.as_dict()`), "final_answer", "run_finished".
     """
@@ -407,6 +413,10 @@ class Agent:
                                 "calls": list(action.ungrounded_calls_dropped),
                             }
                             emit(Event("arguments_left_out", step, left_out))
+                        action = percentages_as_fractions(action, space.tools, context)
+                        if action.as_fractions:
+                            converted = {"arguments": list(action.as_fractions)}
+                            emit(Event("percentages_as_fractions", step, converted))
                         invented = self.invented_in(action, space, context) if first else []
                         if invented:
                             withheld = {"calls": action_items(action.calls), "invented": invented}

@@ -14,6 +14,7 @@ from agentsmall._grounding import (
     invented_values,
     is_given,
     is_grounded,
+    percentages_as_fractions,
 )
 from agentsmall._tool import tool
 from agentsmall.agent import Agent, Event
@@ -162,6 +163,8 @@ def test_the_cli_lines_name_what_the_agent_changed() -> None:
     withheld = {"calls": [], "invented": ["convert.amount"]}
     line = describe_change("call_withheld", withheld)
     assert line == "call withheld, nothing gave convert.amount: answering instead"
+    line = describe_change("percentages_as_fractions", {"arguments": ["grow.rate"]})
+    assert line == "percentages passed as fractions: grow.rate"
     added = {"calls": [{"tool": "convert", "arguments": {"amount": 7}}]}
     line = describe_change("calls_added", added)
     assert line == "added for the other values listed in the task: convert(amount=7)"
@@ -228,3 +231,25 @@ def test_the_first_call_with_invented_values_is_withheld_and_the_step_answers(
     assert (result.status, result.output) == ("completed", "Which city?")
     # The answer step is constrained to answer: no tool in its schema.
     assert "weather" not in json.dumps(model.constraints[1].schema)
+
+
+@tool
+def grow(principal: float, rate: float, years: int, fee_percent: float = 0.0) -> float:
+    """Compound growth of an investment."""
+    return principal * (1 + rate) ** years
+
+
+def test_percentages_go_to_tools_as_fractions() -> None:
+    task = "Grow 1000 at 5% for 5 years, with a 2 percent fee."
+    action = StepAction(
+        calls=(Call("grow", {"principal": 1000, "rate": 5, "years": 5, "fee_percent": 2}),)
+    )
+    converted = percentages_as_fractions(action, {"grow": grow}, task)
+    # rate: written "5%" -> 0.05; years (also 5, an integer) and fee_percent (a percentage by
+    # name) stay as they are; principal was not written as a percentage.
+    assert converted.calls[0].arguments == {
+        "principal": 1000, "rate": 0.05, "years": 5, "fee_percent": 2
+    }
+    assert converted.as_fractions == ("grow.rate",)
+    unchanged = percentages_as_fractions(action, {"grow": grow}, "Grow 1000 at 5 for 5 years")
+    assert unchanged is action

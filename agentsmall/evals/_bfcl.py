@@ -26,7 +26,7 @@ from typing import Any
 
 from agentsmall import _fanout
 from agentsmall._actions import ActionSpace
-from agentsmall._grounding import conversation_text, ground_action
+from agentsmall._grounding import conversation_text, ground_action, percentages_as_fractions
 from agentsmall._relevance import GateDecision
 from agentsmall.agent import DEFAULT_GATE, DEFAULT_INSTRUCTIONS, Agent
 from agentsmall.errors import ConfigError
@@ -77,6 +77,7 @@ class ItemResult:
             "ungrounded_calls_dropped": (
                 list(a.action.ungrounded_calls_dropped) if a.action else []
             ),
+            "as_fractions": list(a.action.as_fractions) if a.action else [],
             "invented": list(a.action.invented) if a.action else [],
             "calls_added": a.action.calls_added if a.action else 0,
             "output": a.text,
@@ -168,6 +169,7 @@ def _as_agent_runs(
     if ground_arguments:
         context = conversation_text(p.messages, p.agent.instructions)
         action = ground_action(action, p.space.tools, context)
+        action = percentages_as_fractions(action, p.space.tools, context)
         invented = p.agent.invented_in(action, p.space, context)
         if invented:
             space, constraint = p.agent.answer_step()
