@@ -64,7 +64,8 @@ class StepAction:
     """Optional arguments left out because the conversation never mentions their values, as
     ``tool.argument`` (see `agentsmall._grounding`)."""
     ungrounded_calls_dropped: tuple[str, ...] = ()
-    """Tools of further calls dropped because a required value is not in the conversation."""
+    """Tools of further calls dropped because a required value is not in the conversation,
+    or because they use no value the step's earlier calls did not."""
     as_fractions: tuple[str, ...] = ()
     """Arguments (``tool.argument``) the task wrote as percentages, passed as fractions
     (`agentsmall._grounding.percentages_as_fractions`)."""

@@ -131,13 +131,24 @@ def conversation_text(messages: Sequence[Mapping[str, str]], instructions: str) 
     return "\n".join(parts)
 
 
+def _values(value: Any) -> set[str]:
+    """The scalar values inside an argument mapping (or list), as JSON."""
+    if isinstance(value, dict):
+        return set().union(set(), *(_values(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(set(), *(_values(v) for v in value))
+    return {json.dumps(value).lower()}
+
+
 def ground_action(action: StepAction, tools: Mapping[str, Tool], context: str) -> StepAction:
     """`action` as the agent runs it, grounded in `context` (see the module docstring).
 
     Optional arguments that `context` does not ground are left out. A further call of the step
     (after one that is kept) is dropped when one of its required values is neither grounded nor
     a value of an earlier call of the step: an invented call (`capital(country="São João")`
-    after `capital(country="Brazil")`), not another value the task asked for. The first call
+    after `capital(country="Brazil")`), not another value the task asked for; so is a further
+    call that uses no value the earlier calls of the step did not (the same table again, cut
+    short; the two companies swapped): it asks nothing new. The first call
     is always kept: the step was asked to call a tool, and its required values may be derived
     (an expression, a unit conversion).
     Calls that become identical once grounded run once (they count as duplicates dropped).
@@ -154,15 +165,12 @@ def ground_action(action: StepAction, tools: Mapping[str, Tool], context: str) -
         required = set(tool.parameters.get("required", ())) if tool is not None else set()
         # A further call may repeat a value of an earlier call ("3 hours" for each city).
         earlier = " ".join(json.dumps(c.arguments, ensure_ascii=False) for c in calls).lower()
-        if (
-            calls
-            and tool is not None
-            and not all(
-                is_grounded(name, value, lowered) or is_grounded(name, value, earlier)
-                for name, value in call.arguments.items()
-                if name in required and not isinstance(value, bool)
-            )
-        ):
+        invented = tool is not None and not all(
+            is_grounded(name, value, lowered) or is_grounded(name, value, earlier)
+            for name, value in call.arguments.items()
+            if name in required and not isinstance(value, bool)
+        )
+        if calls and invented:
             calls_dropped.append(call.tool)
             continue
         arguments = {}
@@ -172,9 +180,13 @@ def ground_action(action: StepAction, tools: Mapping[str, Tool], context: str) -
             else:
                 dropped.append(f"{call.tool}.{name}")
         key = json.dumps([call.tool, arguments], sort_keys=True)
-        if key not in seen:
-            seen.add(key)
-            calls.append(Call(call.tool, arguments))
+        if key in seen:
+            continue  # a duplicate once grounded
+        if calls and _values(arguments) <= _values([c.arguments for c in calls]):
+            calls_dropped.append(call.tool)  # nothing new
+            continue
+        seen.add(key)
+        calls.append(Call(call.tool, arguments))
     if not dropped and not calls_dropped:
         return action
     duplicates = action.duplicates_dropped + len(action.calls) - len(calls) - len(calls_dropped)

@@ -253,3 +253,19 @@ def test_percentages_go_to_tools_as_fractions() -> None:
     assert converted.as_fractions == ("grow.rate",)
     unchanged = percentages_as_fractions(action, {"grow": grow}, "Grow 1000 at 5 for 5 years")
     assert unchanged is action
+
+
+def test_a_further_call_that_asks_nothing_new_is_dropped() -> None:
+    action = StepAction(
+        calls=(
+            Call("convert", {"amount": 5, "unit": "km"}),
+            Call("convert", {"amount": 5, "unit": "km", "precise": True}),  # True is new
+            Call("convert", {"amount": 5}),  # only values already used: dropped
+        )
+    )
+    grounded = ground_action(action, {"convert": convert}, "convert 5 km, precisely")
+    assert [c.arguments for c in grounded.calls] == [
+        {"amount": 5, "unit": "km"},
+        {"amount": 5, "unit": "km", "precise": True},
+    ]
+    assert grounded.ungrounded_calls_dropped == ("convert",)
