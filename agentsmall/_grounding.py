@@ -14,12 +14,20 @@ task, earlier messages, tool results, the agent's instructions):
   "true" and "false" are rarely written out.
 
 Required arguments are never left out; instead, a further call of a step whose required
-values are not grounded is dropped as invented (`ground_action`). Measured on BFCL items not
-used for the report, leaving out ungrounded optional arguments turned 7 wrong calls of 100
-into right ones on `multiple` and broke one; dropping invented further calls turned 1 (and 4
-of the model's unconstrained choices) into right ones and broke none (docs/BENCHMARKS.md,
-"Evaluation", current figures). The step's recorded action is the grounded one, so the
-history shows exactly what ran.
+values are not grounded is dropped as invented, and so is one that asks nothing new
+(`ground_action`). Measured on BFCL items not used for the report, leaving out ungrounded
+optional arguments turned 7 wrong calls of 100 into right ones on `multiple` and broke one;
+dropping invented further calls turned 1 (and 4 of the model's unconstrained choices) into
+right ones and broke none (docs/BENCHMARKS.md, "Evaluation").
+
+Two more checks work on values rather than on whether an argument is there:
+
+* `invented_values`: the required values of a first call that nothing gave, a sign that the
+  model called the nearest tool for a task no tool does; the agent withholds that call and the
+  step answers instead (`Agent`).
+* `percentages_as_fractions`: "5%" in the task goes to a rate as 0.05.
+
+The step's recorded action is the one that ran, so the history shows exactly what happened.
 """
 
 from __future__ import annotations
