@@ -69,6 +69,9 @@ class StepAction:
     as_fractions: tuple[str, ...] = ()
     """Arguments (``tool.argument``) the task wrote as percentages, passed as fractions
     (`agentsmall._grounding.percentages_as_fractions`)."""
+    copies_repaired: tuple[str, ...] = ()
+    """String arguments (``tool.argument``) the model miscopied from the task, replaced by what
+    the task writes (`agentsmall._grounding.repair_copies`)."""
     invented: tuple[str, ...] = ()
     """Required arguments (``tool.argument``) of the call the step first chose, whose values
     nothing gave: the call was withheld and the step answered instead (`agentsmall.agent`)."""

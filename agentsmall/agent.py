@@ -41,6 +41,7 @@ from agentsmall._grounding import (
     ground_action,
     invented_values,
     percentages_as_fractions,
+    repair_copies,
 )
 from agentsmall._native import NativePlanner
 from agentsmall._prompts import prompts
@@ -123,7 +124,8 @@ class Event:
 
     kinds: "run_started", "tools_ranked" (the tool gate's decision: `GateDecision.as_dict()`),
     "step_started", "text" (streamed output), "arguments_left_out" (optional arguments, and
-    further calls, the conversation does not ground), "call_withheld" (a first call with
+    further calls, the conversation does not ground), "copies_repaired" (names the model
+    miscopied from the task, replaced by what the task writes), "call_withheld" (a first call with
     required values nothing gave: the step answers instead), "percentages_as_fractions"
     (numbers the task wrote as percentages, passed as fractions), "calls_added" (calls for the other
     values of a list in the task), "tool_call", "tool_result", "step_error",
@@ -404,6 +406,10 @@ class Agent:
                         raise
                     _audit.record(valid=True, model=self.model.name)
                     if self.ground_arguments:
+                        action = repair_copies(action, task) if first else action
+                        if action.copies_repaired:
+                            repaired = {"arguments": list(action.copies_repaired)}
+                            emit(Event("copies_repaired", step, repaired))
                         history = [t.message() for t in run.history]
                         context = conversation_text(history, self.instructions)
                         action = ground_action(action, space.tools, context)

@@ -15,6 +15,7 @@ from agentsmall._grounding import (
     is_given,
     is_grounded,
     percentages_as_fractions,
+    repair_copies,
 )
 from agentsmall._tool import tool
 from agentsmall.agent import Agent, Event
@@ -163,6 +164,8 @@ def test_the_cli_lines_name_what_the_agent_changed() -> None:
     withheld = {"calls": [], "invented": ["convert.amount"]}
     line = describe_change("call_withheld", withheld)
     assert line == "call withheld, nothing gave convert.amount: answering instead"
+    line = describe_change("copies_repaired", {"arguments": ["sculpture.artist"]})
+    assert line == "miscopied from the task, repaired: sculpture.artist"
     line = describe_change("percentages_as_fractions", {"arguments": ["grow.rate"]})
     assert line == "percentages passed as fractions: grow.rate"
     added = {"calls": [{"tool": "convert", "arguments": {"amount": 7}}]}
@@ -269,3 +272,28 @@ def test_a_further_call_that_asks_nothing_new_is_dropped() -> None:
         {"amount": 5, "unit": "km", "precise": True},
     ]
     assert grounded.ungrounded_calls_dropped == ("convert",)
+
+
+@pytest.mark.parametrize(
+    ("value", "repaired"),
+    [
+        ("James Planksa", "James Plensa"),  # a slip in a name
+        ("Liverly F.C.", "Liverpool F.C."),  # the abbreviation's dots are kept
+        ("plasma_membrane", "plasma membrane"),
+        ("Plensa", None),  # written in the task as it is
+        ("Madrid", None),  # nothing like it in the task
+        ("12/03/2021", None),  # numbers and dates are written in many ways
+        ("<artist>", None),
+    ],
+)
+def test_a_miscopied_name_is_replaced_by_what_the_task_writes(
+    value: str, repaired: str | None
+) -> None:
+    task = "Who made the sculpture of James Plensa in the plasma membrane show? Liverpool F.C."
+    action = StepAction(calls=(Call("convert", {"amount": 1, "unit": value}),))
+    result = repair_copies(action, task)
+    if repaired is None:
+        assert result is action
+    else:
+        assert result.calls[0].arguments == {"amount": 1, "unit": repaired}
+        assert result.copies_repaired == ("convert.unit",)

@@ -92,7 +92,13 @@ def describe_gate(data: dict[str, Any]) -> str:
     return f"tool relevance {scores} → {verdict}"
 
 
-STEP_CHANGES = ("arguments_left_out", "percentages_as_fractions", "call_withheld", "calls_added")
+STEP_CHANGES = (
+    "copies_repaired",
+    "arguments_left_out",
+    "percentages_as_fractions",
+    "call_withheld",
+    "calls_added",
+)
 """Events in which the agent changed what the model's step does (grounding, fan-out)."""
 
 
@@ -101,6 +107,8 @@ def describe_change(kind: str, data: dict[str, Any]) -> str:
     if kind == "arguments_left_out":
         removed = data["arguments"] + [f"a call of {tool}" for tool in data["calls"]]
         return f"left out (not in the conversation): {', '.join(removed)}"
+    if kind == "copies_repaired":
+        return f"miscopied from the task, repaired: {', '.join(data['arguments'])}"
     if kind == "percentages_as_fractions":
         return f"percentages passed as fractions: {', '.join(data['arguments'])}"
     if kind == "call_withheld":

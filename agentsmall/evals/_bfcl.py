@@ -26,7 +26,12 @@ from typing import Any
 
 from agentsmall import _fanout
 from agentsmall._actions import ActionSpace
-from agentsmall._grounding import conversation_text, ground_action, percentages_as_fractions
+from agentsmall._grounding import (
+    conversation_text,
+    ground_action,
+    percentages_as_fractions,
+    repair_copies,
+)
 from agentsmall._relevance import GateDecision
 from agentsmall.agent import DEFAULT_GATE, DEFAULT_INSTRUCTIONS, Agent
 from agentsmall.errors import ConfigError
@@ -77,6 +82,7 @@ class ItemResult:
             "ungrounded_calls_dropped": (
                 list(a.action.ungrounded_calls_dropped) if a.action else []
             ),
+            "copies_repaired": list(a.action.copies_repaired) if a.action else [],
             "as_fractions": list(a.action.as_fractions) if a.action else [],
             "invented": list(a.action.invented) if a.action else [],
             "calls_added": a.action.calls_added if a.action else 0,
@@ -160,13 +166,15 @@ def _as_agent_runs(
     ground_arguments: bool,
     fan_out: bool,
 ) -> Attempt:
-    """The attempt as the agent's first step runs it: grounded (`agentsmall._grounding`), its
-    call withheld for invented values and the step decoded again to answer (`Agent`), then
-    completed for listed values (`agentsmall._fanout`). The answer's time counts too."""
+    """The attempt as the agent's first step runs it: names miscopied from the task repaired,
+    grounded, percentages passed as fractions (`agentsmall._grounding`), its call withheld for
+    invented values and the step decoded again to answer (`Agent`), then completed for listed
+    values (`agentsmall._fanout`). The answer's time counts too."""
     action = attempt.action
     if action is None:
         return attempt
     if ground_arguments:
+        action = repair_copies(action, _fanout.task_text(p.messages))
         context = conversation_text(p.messages, p.agent.instructions)
         action = ground_action(action, p.space.tools, context)
         action = percentages_as_fractions(action, p.space.tools, context)
