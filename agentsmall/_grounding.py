@@ -252,6 +252,9 @@ _SPAN_WORD = re.compile(r"[\w.'&-]+")
 _SPAN_EDGES = frozenset(
     {"a", "an", "the", "in", "of", "at", "on", "to", "for", "from", "by", "with", "and", "or"}
 )
+MIN_REPAIRED_CHARS = 6
+"""Shorter values are codes and abbreviations ("USD" for "US dollars", "EUR" for "euros"),
+which resemble the task's words without being slips."""
 COPY_SIMILARITY = 0.7
 """How close (difflib's ratio) a miscopied value must be to a span of the task to be replaced
 by it: "James Planksa" → "James Plensa" (0.88), "Liverly F.C." → "Liverpool F.C." (0.77)."""
@@ -269,7 +272,7 @@ def closest_span(value: str, task: str) -> str | None:
     they are at least `COPY_SIMILARITY` alike; None when there is none or `value` is written
     in the task as it is."""
     wanted = value.strip().lower()
-    if not wanted or wanted in task.lower() or _PLACEHOLDER.fullmatch(wanted):
+    if len(wanted) < MIN_REPAIRED_CHARS or wanted in task.lower() or _PLACEHOLDER.fullmatch(wanted):
         return None
     words = _SPAN_WORD.findall(task)
     n = len(value.split())
@@ -282,6 +285,8 @@ def closest_span(value: str, task: str) -> str | None:
             text = _clean_span(span)
             if not re.search(r"[^\W\d_]", text):
                 continue
+            if text.lower() in wanted:
+                continue  # the value adds to the task's words ("New York City"): not a slip
             ratio = difflib.SequenceMatcher(None, wanted, text.lower()).ratio()
             if ratio > best_ratio:
                 best, best_ratio = text, ratio

@@ -284,6 +284,8 @@ def test_a_further_call_that_asks_nothing_new_is_dropped() -> None:
         ("Madrid", None),  # nothing like it in the task
         ("12/03/2021", None),  # numbers and dates are written in many ways
         ("<artist>", None),
+        ("usd", None),  # a code, not a slip of "US"
+        ("James Plensa Jr", None),  # adds to the task's words
     ],
 )
 def test_a_miscopied_name_is_replaced_by_what_the_task_writes(
