@@ -189,9 +189,12 @@ class Agent:
     `tool_gate` decides before the first step, from the model's likelihoods, whether the task
     needs a tool and which ones (`agentsmall._relevance`); None leaves that choice to the
     model's first step. It needs a model that can score texts (llama.cpp models can) and
-    applies to the JSON planner. `ground_arguments`: optional arguments whose values the
-    conversation never mentions are left out, so the tool's defaults apply, and a further call
-    of a step with invented required values is dropped (`agentsmall._grounding`).
+    applies to the JSON planner. `ground_arguments` checks each call against the conversation
+    (`agentsmall._grounding`): optional arguments whose values it never mentions are left out,
+    so the tool's defaults apply; a further call of a step with invented required values, or
+    with nothing new, is dropped; "5%" goes to a rate as 0.05; on the first step, names the
+    model miscopied from the task are repaired, and a call whose required values nothing gave
+    is withheld and the step decoded again to answer (JSON planner, not with `must_use_tool`).
     `fan_out`: when the first step's call takes one value of a list in the task ("the nucleus,
     mitochondria and cytoplasm"), the call is repeated for the other values
     (`agentsmall._fanout`).
