@@ -316,3 +316,32 @@ def repair_copies(action: StepAction, task: str) -> StepAction:
     if not repaired:
         return action
     return replace(action, calls=tuple(calls), copies_repaired=tuple(repaired))
+
+
+def check_action(
+    action: StepAction, tools: Mapping[str, Tool], *, task: str, context: str, first_step: bool
+) -> StepAction:
+    """The checks a step's calls go through before they run, in order: on the first step,
+    names miscopied from the `task` are repaired (`repair_copies`); then the calls are grounded
+    in the conversation (`ground_action`) and percentages become fractions
+    (`percentages_as_fractions`). `changes` lists what they did."""
+    if first_step:
+        action = repair_copies(action, task)
+    action = ground_action(action, tools, context)
+    return percentages_as_fractions(action, tools, context)
+
+
+def changes(action: StepAction) -> list[tuple[str, dict[str, list[str]]]]:
+    """What `check_action` changed, as (event kind, data) pairs for the agent's events."""
+    found: list[tuple[str, dict[str, list[str]]]] = []
+    if action.copies_repaired:
+        found.append(("copies_repaired", {"arguments": list(action.copies_repaired)}))
+    if action.ungrounded_dropped or action.ungrounded_calls_dropped:
+        left_out = {
+            "arguments": list(action.ungrounded_dropped),
+            "calls": list(action.ungrounded_calls_dropped),
+        }
+        found.append(("arguments_left_out", left_out))
+    if action.as_fractions:
+        found.append(("percentages_as_fractions", {"arguments": list(action.as_fractions)}))
+    return found

@@ -36,13 +36,7 @@ from agentsmall._escalation import (
     problem_of,
 )
 from agentsmall._fanout import fan_out
-from agentsmall._grounding import (
-    conversation_text,
-    ground_action,
-    invented_values,
-    percentages_as_fractions,
-    repair_copies,
-)
+from agentsmall._grounding import changes, check_action, conversation_text, invented_values
 from agentsmall._native import NativePlanner
 from agentsmall._prompts import prompts
 from agentsmall._relevance import GateDecision, ToolGate
@@ -409,23 +403,13 @@ class Agent:
                         raise
                     _audit.record(valid=True, model=self.model.name)
                     if self.ground_arguments:
-                        action = repair_copies(action, task) if first else action
-                        if action.copies_repaired:
-                            repaired = {"arguments": list(action.copies_repaired)}
-                            emit(Event("copies_repaired", step, repaired))
                         history = [t.message() for t in run.history]
                         context = conversation_text(history, self.instructions)
-                        action = ground_action(action, space.tools, context)
-                        if action.ungrounded_dropped or action.ungrounded_calls_dropped:
-                            left_out = {
-                                "arguments": list(action.ungrounded_dropped),
-                                "calls": list(action.ungrounded_calls_dropped),
-                            }
-                            emit(Event("arguments_left_out", step, left_out))
-                        action = percentages_as_fractions(action, space.tools, context)
-                        if action.as_fractions:
-                            converted = {"arguments": list(action.as_fractions)}
-                            emit(Event("percentages_as_fractions", step, converted))
+                        action = check_action(
+                            action, space.tools, task=task, context=context, first_step=first
+                        )
+                        for kind, data in changes(action):
+                            emit(Event(kind, step, data))
                         invented = self.invented_in(action, space, context) if first else []
                         if invented:
                             withheld = {"calls": action_items(action.calls), "invented": invented}

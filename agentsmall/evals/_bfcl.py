@@ -26,12 +26,7 @@ from typing import Any
 
 from agentsmall import _fanout
 from agentsmall._actions import ActionSpace
-from agentsmall._grounding import (
-    conversation_text,
-    ground_action,
-    percentages_as_fractions,
-    repair_copies,
-)
+from agentsmall._grounding import check_action, conversation_text
 from agentsmall._relevance import GateDecision
 from agentsmall.agent import DEFAULT_GATE, DEFAULT_INSTRUCTIONS, Agent
 from agentsmall.errors import ConfigError
@@ -174,10 +169,9 @@ def _as_agent_runs(
     if action is None:
         return attempt
     if ground_arguments:
-        action = repair_copies(action, _fanout.task_text(p.messages))
         context = conversation_text(p.messages, p.agent.instructions)
-        action = ground_action(action, p.space.tools, context)
-        action = percentages_as_fractions(action, p.space.tools, context)
+        task = _fanout.task_text(p.messages)
+        action = check_action(action, p.space.tools, task=task, context=context, first_step=True)
         invented = p.agent.invented_in(action, p.space, context)
         if invented:
             space, constraint = p.agent.answer_step()
