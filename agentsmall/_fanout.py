@@ -12,8 +12,9 @@ The rules are deliberately narrow, so that a task asking for one call is left al
 * the enumeration must be closed by "and" or "or" ("3, 5" alone is a pair of coordinates);
 * siblings have the value's shape: numbers for a number (with the same unit word, if the value
   has one), as many words as the value for a string, and a member of the enum for an enum;
-* an item that another argument of the call already uses ("add 345 and 678" as `a=345, b=678`)
-  means the list belongs to several arguments, so nothing is added;
+* an item that another argument of the call already uses, in whole or in part ("add 345 and
+  678" as `a=345, b=678`; "York City" of "New York City and Los Angeles" when the origin is
+  New York City) means the list belongs to several arguments, so nothing is added;
 * two arguments with lists combine pairwise when the task says "respectively", otherwise in
   every combination; the step never exceeds its call limit;
 * only the task (the user's messages) is read, only for the first step: tool results are data,
@@ -171,8 +172,9 @@ def _variants(call: Call, space: ActionSpace, task: str) -> list[Call]:
         typed = [_typed(raw, properties.get(name, {})) for raw in items]
         if not items or any(v is None for v in typed):
             continue
-        others = [v for n, v in call.arguments.items() if n != name]
-        if any(v in others or str(v) in map(str, others) for v in typed if v != value):
+        others = [str(v).lower() for n, v in call.arguments.items() if n != name]
+        siblings = [str(v).lower() for v in typed if v != value]
+        if any(s in o or o in s for s in siblings for o in others if o):
             continue  # the list belongs to several arguments of this call
         listed[name] = typed
     if not listed:

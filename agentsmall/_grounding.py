@@ -261,10 +261,18 @@ by it: "James Planksa" → "James Plensa" (0.88), "Liverly F.C." → "Liverpool 
 
 
 def _clean_span(words: Sequence[str]) -> str:
-    text = " ".join(words).rstrip(",;:!?")
-    if text.endswith(".") and "." not in text[:-1].split()[-1]:
+    text = " ".join(words).rstrip(",;:!?").strip("'")
+    last = text[:-1].split()
+    if text.endswith(".") and last and "." not in last[-1]:
         text = text[:-1]  # a sentence's full stop, not "F.C."
-    return text
+    return text.strip("'")
+
+
+def _as_written(text: str) -> str:
+    """`text` lower-cased, without quotes or punctuation at its ends, `_` and `-` as spaces:
+    `living_room` is written in "living rooms", `'Dara Inc.'` in "'Dara Inc'"."""
+    text = text.strip().strip(_EDGE_PUNCTUATION).strip().lower()
+    return re.sub(r"[_-]+", " ", text)
 
 
 def closest_span(value: str, task: str) -> str | None:
@@ -272,7 +280,11 @@ def closest_span(value: str, task: str) -> str | None:
     they are at least `COPY_SIMILARITY` alike; None when there is none or `value` is written
     in the task as it is."""
     wanted = value.strip().lower()
-    if len(wanted) < MIN_REPAIRED_CHARS or wanted in task.lower() or _PLACEHOLDER.fullmatch(wanted):
+    if (
+        len(wanted) < MIN_REPAIRED_CHARS
+        or _as_written(value) in _as_written(task)
+        or _PLACEHOLDER.fullmatch(wanted)
+    ):
         return None
     words = _SPAN_WORD.findall(task)
     n = len(value.split())
@@ -293,17 +305,21 @@ def closest_span(value: str, task: str) -> str | None:
     return best
 
 
-def repair_copies(action: StepAction, task: str) -> StepAction:
-    """`action` with each string argument of one to four words that the task does not contain,
-    but nearly does, replaced by what the task writes: a small model copies names through
-    subword tokens and slips ("James Planksa" for "James Plensa"). Dates and placeholders are
-    left alone. Measured on BFCL items not used for the report, this turned 3 wrong `multiple`
-    calls of 100 into right ones and broke none (docs/BENCHMARKS.md, "Evaluation")."""
+def repair_copies(action: StepAction, tools: Mapping[str, Tool], task: str) -> StepAction:
+    """`action` with each required string argument of one to four words that the task does not
+    contain, but nearly does, replaced by what the task writes: a small model copies names
+    through subword tokens and slips ("James Planksa" for "James Plensa"). Dates, numbers,
+    codes and placeholders are left alone (docs/BENCHMARKS.md, "Evaluation", has what this
+    fixed and broke)."""
     calls: list[Call] = []
     repaired: list[str] = []
     for call in action.calls:
         arguments = dict(call.arguments)
+        tool = tools.get(call.tool)
+        required = tool.parameters.get("required", ()) if tool is not None else ()
         for name, value in call.arguments.items():
+            if name not in required:
+                continue  # an optional value the task does not write is left out anyway
             if not isinstance(value, str) or not 1 <= len(value.split()) <= 4:
                 continue
             if _ISO_DATE.fullmatch(value.strip()) or not re.search(r"[^\W\d_]", value):
@@ -326,7 +342,7 @@ def check_action(
     in the conversation (`ground_action`) and percentages become fractions
     (`percentages_as_fractions`). `changes` lists what they did."""
     if first_step:
-        action = repair_copies(action, task)
+        action = repair_copies(action, tools, task)
     action = ground_action(action, tools, context)
     return percentages_as_fractions(action, tools, context)
 

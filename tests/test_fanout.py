@@ -71,6 +71,12 @@ def pick(size: Literal["small", "large"]) -> str:
     return size
 
 
+@tool
+def route(origin: str, destination: str) -> str:
+    """Distance between two places."""
+    return f"{origin}-{destination}"
+
+
 def _fanned(calls: list[Call], task: str, *tools: object, max_calls: int = 4) -> StepAction:
     space = ActionSpace.from_tools(list(tools), max_calls=max_calls)  # type: ignore[arg-type]
     return fan_out(StepAction(calls=tuple(calls)), space, task)
@@ -114,9 +120,13 @@ def test_nothing_is_added_where_one_call_was_asked() -> None:
         ([Call("add", {"a": 345, "b": 678})], "Add 345 and 678."),  # the list is a and b
         ([Call("proteins", {"compartment": "nucleus"})], "Proteins of the nucleus?"),
         ([Call("pick", {"size": "small"})], "Pick small or medium."),  # medium: not in the enum
+        # "York City and Los Angeles" is a list of two-word names, but "York City" is part of
+        # the other argument's value:
+        ([Call("route", {"origin": "New York City", "destination": "Los Angeles"})],
+         "Distance between New York City and Los Angeles."),
     ]
     for calls, task in cases:
-        action = _fanned(calls, task, add, proteins, pick)
+        action = _fanned(calls, task, add, proteins, pick, route)
         assert action.calls == tuple(calls)
         assert action.calls_added == 0
 

@@ -274,28 +274,42 @@ def test_a_further_call_that_asks_nothing_new_is_dropped() -> None:
     assert grounded.ungrounded_calls_dropped == ("convert",)
 
 
+@tool
+def sculpture(artist: str, city: str = "") -> str:
+    """Sculptures by an artist."""
+    return artist
+
+
+def test_only_required_names_are_repaired() -> None:
+    action = StepAction(calls=(Call("sculpture", {"artist": "Plensa", "city": "Jamez Plensa"}),))
+    assert repair_copies(action, {"sculpture": sculpture}, "works of James Plensa") is action
+
+
 @pytest.mark.parametrize(
     ("value", "repaired"),
     [
         ("James Planksa", "James Plensa"),  # a slip in a name
         ("Liverly F.C.", "Liverpool F.C."),  # the abbreviation's dots are kept
-        ("plasma_membrane", "plasma membrane"),
+        ("plasma_membrane_type", "plasma membrane"),
+        ("plasma_membrane", None),  # written so, but for the underscore
         ("Plensa", None),  # written in the task as it is
         ("Madrid", None),  # nothing like it in the task
         ("12/03/2021", None),  # numbers and dates are written in many ways
         ("<artist>", None),
         ("usd", None),  # a code, not a slip of "US"
         ("James Plensa Jr", None),  # adds to the task's words
+        ("plasma-membrane", None),  # written so, but for the hyphen
+        ("'James Plensa.'", None),  # written so, but for quotes and a full stop
     ],
 )
 def test_a_miscopied_name_is_replaced_by_what_the_task_writes(
     value: str, repaired: str | None
 ) -> None:
     task = "Who made the sculpture of James Plensa in the plasma membrane show? Liverpool F.C."
-    action = StepAction(calls=(Call("convert", {"amount": 1, "unit": value}),))
-    result = repair_copies(action, task)
+    action = StepAction(calls=(Call("sculpture", {"artist": value}),))
+    result = repair_copies(action, {"sculpture": sculpture}, task)
     if repaired is None:
         assert result is action
     else:
-        assert result.calls[0].arguments == {"amount": 1, "unit": repaired}
-        assert result.copies_repaired == ("convert.unit",)
+        assert result.calls[0].arguments == {"artist": repaired}
+        assert result.copies_repaired == ("sculpture.artist",)
