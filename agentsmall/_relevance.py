@@ -12,7 +12,7 @@ is after that tool's card with how likely it is after a card saying no tool answ
 (a likelihood ratio in nats: how much better the tool "explains" the task than no tool). On
 held-out BFCL items the best-scoring tool was the right one in 90 of 90 `multiple` items, and
 the best score separates tasks that need a tool from tasks that need none far better than the
-model's own choice (docs/BENCHMARKS.md, "Evaluation", current figures; the cards are in
+model's own choice (docs/BENCHMARKS.md, "Evaluation", third session; the cards are in
 `prompts/relevance_*.jinja`).
 
 The gate then shapes the first planner step's action space (the constraint, not the prompt, so
