@@ -341,25 +341,28 @@ class _Run:
         if self.matcher is None:
             return decoder._free_allowed, 2
         allowed = decoder._allowed(self.matcher)
-        watcher = self.watcher
-        if watcher is not None and (watcher.repeated or watcher.may_repeat):
-            allowed = self._narrowed(allowed, close_list=watcher.repeated)
-        budget = self.budget
-        if budget is not None and self._budget_call(
-            lambda: budget.between_items and budget.tight()
-        ):
+        if self._watcher_narrows():
+            assert self.watcher is not None
+            allowed = self._narrowed(allowed, close_list=self.watcher.repeated)
+        if self._budget_narrows():
             allowed = self._narrowed(allowed, close_list=True)
         return allowed, int(np.count_nonzero(allowed))
 
-    def may_skip_mask(self) -> bool:
-        """Whether `accepts` alone can decide a token: nothing narrows the mask right now."""
+    def _watcher_narrows(self) -> bool:
+        """The item being written may repeat an earlier one (or did): see `RepeatWatcher`."""
         watcher = self.watcher
-        if watcher is not None and (watcher.repeated or watcher.may_repeat):
-            return False
+        return watcher is not None and (watcher.repeated or watcher.may_repeat)
+
+    def _budget_narrows(self) -> bool:
+        """Between items, with no room left for another: see `ListBudget`."""
         budget = self.budget
-        return budget is None or not self._budget_call(
+        return budget is not None and self._budget_call(
             lambda: budget.between_items and budget.tight()
         )
+
+    def may_skip_mask(self) -> bool:
+        """Whether `accepts` alone can decide a token: nothing narrows the mask right now."""
+        return not (self._watcher_narrows() or self._budget_narrows())
 
     def accepts(self, token: int) -> bool:
         """Whether `token` may come next (False may also mean "ask the whole mask")."""
