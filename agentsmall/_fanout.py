@@ -33,6 +33,7 @@ from dataclasses import replace
 from typing import Any
 
 from agentsmall._actions import ActionSpace, Call, StepAction
+from agentsmall._grounding import number_pattern
 
 _NUMBER = r"-?\d+(?:\.\d+)?"
 _WORD = r"[A-Za-z0-9][\w'-]*"
@@ -66,11 +67,7 @@ def _unit_after(value: Any, text: str) -> str | None:
     """The word after a number in the task ("meters" in "0 meters and 1000 meters")."""
     if not isinstance(value, int | float):
         return None
-    forms = {repr(value)}
-    if isinstance(value, float) and value.is_integer():
-        forms.add(str(int(value)))
-    pattern = "|".join(re.escape(f) for f in forms)
-    match = re.search(rf"(?<![\w.])(?:{pattern})\s+([A-Za-z]+)", text)
+    match = re.search(rf"(?<![\w.])(?:{number_pattern(value)})\s+([A-Za-z]+)", text)
     if match is None or match.group(1).lower() in ("and", "or"):
         return None
     return match.group(1)

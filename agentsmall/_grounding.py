@@ -47,16 +47,21 @@ _EDGE_PUNCTUATION = ".,;:!?'\"`"
 """Stripped from both ends of a string before looking for it ("Dara Inc." in "'Dara Inc'")."""
 
 
+def number_pattern(value: float) -> str:
+    """A regex alternation of the ways `value` is written: `10.0` also as "10"."""
+    forms = {repr(value)}
+    if isinstance(value, float) and value.is_integer():
+        forms.add(str(int(value)))
+    return "|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True))
+
+
 def is_grounded(name: str, value: Any, context: str) -> bool:
     """Whether argument `name`'s `value` is written in `context` (lower-cased)."""
     if isinstance(value, bool):
         words = [w.lower() for w in _NAME_PARTS.split(name) if len(w) > 2]
         return any(w in context for w in words)
     if isinstance(value, int | float):
-        forms = {repr(value)}
-        if isinstance(value, float) and value.is_integer():
-            forms.add(str(int(value)))
-        return any(re.search(rf"(?<![\d.]){re.escape(f)}(?!\d)", context) for f in forms)
+        return bool(re.search(rf"(?<![\d.])(?:{number_pattern(value)})(?!\d)", context))
     if isinstance(value, str):
         text = value.strip().strip(_EDGE_PUNCTUATION).strip().lower()
         return bool(text) and text in context
@@ -210,8 +215,7 @@ def ground_action(action: StepAction, tools: Mapping[str, Tool], context: str) -
 
 
 def _written_as_percentage(value: float, context: str) -> bool:
-    forms = {repr(value)} | ({str(int(value))} if float(value).is_integer() else set())
-    pattern = "|".join(re.escape(f) for f in forms)
+    pattern = number_pattern(value)
     return bool(re.search(rf"(?<![\d.])(?:{pattern})\s*(?:%|percent\b|per cent\b)", context))
 
 
