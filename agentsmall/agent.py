@@ -392,16 +392,7 @@ class Agent:
                         note = f"Error: {problem}. Reply with a shorter list."
                         self._add_turn(run, "user", note, "note", step)
                         continue
-                    try:
-                        action = (
-                            self.native.parse(space, generation.text)
-                            if self.native
-                            else space.parse(generation.text)
-                        )
-                    except DecodingError as exc:
-                        _audit.record(valid=False, model=self.model.name, reason=str(exc))
-                        raise
-                    _audit.record(valid=True, model=self.model.name)
+                    action = self._validated(space, generation.text)
                     if self.ground_arguments:
                         history = [t.message() for t in run.history]
                         context = conversation_text(history, self.instructions)
@@ -770,13 +761,18 @@ class Agent:
         )
         if generation.finish_reason == "length":
             return None
+        return self._validated(space, generation.text), generation
+
+    def _validated(self, space: ActionSpace, text: str) -> StepAction:
+        """A step's output parsed into its action, the result recorded in the validation audit
+        (a DecodingError, which constrained decoding should make impossible, is raised)."""
         try:
-            action = space.parse(generation.text)
+            action = self.native.parse(space, text) if self.native else space.parse(text)
         except DecodingError as exc:
             _audit.record(valid=False, model=self.model.name, reason=str(exc))
             raise
         _audit.record(valid=True, model=self.model.name)
-        return action, generation
+        return action
 
     def answer_step(self) -> tuple[ActionSpace, JsonSchemaConstraint]:
         """The action space and constraint of a first step that may only answer (a withheld
