@@ -168,9 +168,9 @@ def _as_agent_runs(
     action = attempt.action
     if action is None:
         return attempt
+    task = _fanout.task_text(p.messages)
     if ground_arguments:
         context = conversation_text(p.messages, p.agent.instructions)
-        task = _fanout.task_text(p.messages)
         action = check_action(action, p.space.tools, task=task, context=context, first_step=True)
         invented = p.agent.invented_in(action, p.space, context)
         if invented:
@@ -187,7 +187,7 @@ def _as_agent_runs(
                 action = replace(answer.action, invented=tuple(invented))
                 attempt = replace(attempt, text=answer.text, output_tokens=answer.output_tokens)
     if fan_out:
-        action = _fanout.fan_out(action, p.space, _fanout.task_text(p.messages))
+        action = _fanout.fan_out(action, p.space, task)
     return replace(attempt, action=action)
 
 
