@@ -141,18 +141,18 @@ def test_the_step_keeps_its_call_limit_and_no_duplicates() -> None:
     assert [c.arguments["compartment"] for c in action.calls] == ["golgi", "nucleus", "lysosome"]
 
 
-def test_the_agent_runs_the_added_calls_on_its_first_step(tmp_path: Path) -> None:
+def test_the_agent_runs_the_added_calls_on_its_first_step(
+    tmp_path: Path, closing: list[Agent]
+) -> None:
     replies = [
         json.dumps([{"tool": "proteins", "arguments": {"compartment": "nucleus"}}]),
         json.dumps([{"tool": "final_answer", "arguments": {"answer": "done"}}]),
     ]
     task = "Which proteins are in the nucleus and the cytoplasm, and in the nucleus or ribosome?"
     agent = Agent(ScriptedModel(replies), tools=[proteins], memory=tmp_path / "m.db")
+    closing.append(agent)
     events: list[Event] = []
-    try:
-        agent.run(task, on_event=events.append)
-    finally:
-        agent.memory.close()
+    agent.run(task, on_event=events.append)
     added = [e.data for e in events if e.kind == "calls_added"]
     assert added == [{"calls": [{"tool": "proteins", "arguments": {"compartment": "ribosome"}}]}]
     ran = [e.data["arguments"] for e in events if e.kind == "tool_call"]
@@ -161,11 +161,9 @@ def test_the_agent_runs_the_added_calls_on_its_first_step(tmp_path: Path) -> Non
     plain = Agent(
         ScriptedModel(replies), tools=[proteins], memory=tmp_path / "n.db", fan_out=False
     )
+    closing.append(plain)
     events = []
-    try:
-        plain.run(task, on_event=events.append)
-    finally:
-        plain.memory.close()
+    plain.run(task, on_event=events.append)
     assert [e.data["arguments"] for e in events if e.kind == "tool_call"] == [
         {"compartment": "nucleus"}
     ]

@@ -214,7 +214,7 @@ def test_invented_values_name_the_required_arguments_nothing_gave() -> None:
 
 
 def test_the_first_call_with_invented_values_is_withheld_and_the_step_answers(
-    tmp_path: Path,
+    tmp_path: Path, closing: list[Agent]
 ) -> None:
     replies = [
         json.dumps([{"tool": "weather", "arguments": {"city": "London"}}]),
@@ -222,11 +222,9 @@ def test_the_first_call_with_invented_values_is_withheld_and_the_step_answers(
     ]
     model = ScriptedModel(replies)
     agent = Agent(model, tools=[weather], memory=tmp_path / "m.db")
+    closing.append(agent)
     events: list[Event] = []
-    try:
-        result = agent.run("Is it going to rain?", on_event=events.append)
-    finally:
-        agent.memory.close()
+    result = agent.run("Is it going to rain?", on_event=events.append)
     withheld = [e.data for e in events if e.kind == "call_withheld"]
     london = {"tool": "weather", "arguments": {"city": "London"}}
     assert withheld == [{"calls": [london], "invented": ["weather.city"]}]
