@@ -125,34 +125,29 @@ def test_the_context_leaves_out_the_system_prompt_and_the_models_replies() -> No
     assert "parsecs" not in text and "convert 5" in text and "5 m" in text and "Be brief." in text
 
 
-def test_the_agent_runs_the_grounded_call_and_records_it(tmp_path: Path) -> None:
+def test_the_agent_runs_the_grounded_call_and_records_it(
+    tmp_path: Path, closing: list[Agent]
+) -> None:
     replies = [
         json.dumps([{"tool": "convert", "arguments": {"amount": 5, "unit": "furlongs"}}]),
         json.dumps([{"tool": "final_answer", "arguments": {"answer": "done"}}]),
     ]
     model = ScriptedModel(replies)
     agent = Agent(model, tools=[convert], memory=tmp_path / "m.db")
+    closing.append(agent)
     events: list[Event] = []
-    try:
-        result = agent.run("Convert 5 please", on_event=events.append)
-        left_out = [e.data for e in events if e.kind == "arguments_left_out"]
-        assert left_out == [{"arguments": ["convert.unit"], "calls": []}]
-        assert result.steps[0].result == "5.0 m precise=False tags=[]"  # the tool's default unit
-        # The history the next step sees holds the call as it ran.
-        assert '"unit"' not in model.calls[1][-2]["content"]
-        plain = Agent(
-            ScriptedModel(replies),
-            tools=[convert],
-            memory=tmp_path / "n.db",
-            ground_arguments=False,
-        )
-        try:
-            result = plain.run("Convert 5 please")
-            assert result.steps[0].result == "5.0 furlongs precise=False tags=[]"
-        finally:
-            plain.memory.close()
-    finally:
-        agent.memory.close()
+    result = agent.run("Convert 5 please", on_event=events.append)
+    left_out = [e.data for e in events if e.kind == "arguments_left_out"]
+    assert left_out == [{"arguments": ["convert.unit"], "calls": []}]
+    assert result.steps[0].result == "5.0 m precise=False tags=[]"  # the tool's default unit
+    # The history the next step sees holds the call as it ran.
+    assert '"unit"' not in model.calls[1][-2]["content"]
+    plain = Agent(
+        ScriptedModel(replies), tools=[convert], memory=tmp_path / "n.db", ground_arguments=False
+    )
+    closing.append(plain)
+    result = plain.run("Convert 5 please")
+    assert result.steps[0].result == "5.0 furlongs precise=False tags=[]"
 
 
 def test_the_cli_lines_name_what_the_agent_changed() -> None:
