@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -61,11 +61,9 @@ def lookup(city: str) -> str:
 
 
 @pytest.fixture
-def agents() -> Iterator[list[Agent]]:
-    made: list[Agent] = []
-    yield made
-    for agent in made:
-        agent.memory.close()
+def agents(closing: list[Agent]) -> list[Agent]:
+    """The conftest `closing` fixture, under this module's name for it."""
+    return closing
 
 
 def make(

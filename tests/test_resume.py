@@ -14,7 +14,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -209,11 +208,9 @@ def multiply(a: int, b: int) -> int:
 
 
 @pytest.fixture
-def agents() -> Iterator[list[Agent]]:
-    made: list[Agent] = []
-    yield made
-    for agent in made:
-        agent.memory.close()
+def agents(closing: list[Agent]) -> list[Agent]:
+    """The conftest `closing` fixture, under this module's name for it."""
+    return closing
 
 
 def make(tmp_path: Path, replies: list[Any], agents: list[Agent], **options: Any) -> Agent:
