@@ -433,6 +433,57 @@ def test_checking_the_top_token_first_changes_nothing(embedded_model: Any, case:
     assert lazy_masks < every_masks
 
 
+def _copy_case() -> tuple[list[dict[str, str]], dict[str, Any]]:
+    address = "221B Baker Street, London NW1 6XE, United Kingdom"
+    return user(f'Store the address "{address}" in "s".'), STRING_SCHEMA
+
+
+@pytest.mark.parametrize("case", [_copy_case, _action_case], ids=["copy", "action"])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_drafts_from_the_prompt_change_nothing(embedded_model: Any, case: Any,
+                                               backend: str) -> None:
+    """Tokens guessed from the prompt and checked in one batch give the tokens of decoding
+    without them; the KV cache ends holding exactly the prompt and the output."""
+    messages, schema = case()
+    decoder = embedded_model._decoder
+    compiled = decoder.compile(json_schema_regex(schema), backend=backend)
+    prompt = embedded_model.tokenize_prompt(messages)
+    results = {}
+    for speculate in (False, True):
+        generation = decoder.generate(
+            prompt, constraint=compiled, max_tokens=64, speculate=speculate
+        )
+        record_and_validate(generation.text, schema, embedded_model)
+        results[speculate] = generation
+        assert decoder._evaluated().tolist() == [*prompt, *generation.tokens]
+    plain, drafted = results[False], results[True]
+    assert drafted.tokens == plain.tokens
+    assert plain.drafted_tokens == 0
+    if case is _copy_case:  # the address is copied: drafts of it are taken
+        assert drafted.draft_tokens_accepted >= 5
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_wrong_drafts_are_dropped_from_the_kv_cache(embedded_model: Any, backend: str,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Drafts the model never agrees with cost time, not text: the tokens are those of
+    decoding without drafts, and the KV cache forgets every rejected draft token."""
+    from agentsmall.decoding._lookup import PromptLookup
+
+    messages, schema = _copy_case()
+    decoder = embedded_model._decoder
+    compiled = decoder.compile(json_schema_regex(schema), backend=backend)
+    prompt = embedded_model.tokenize_prompt(messages)
+    plain = decoder.generate(prompt, constraint=compiled, max_tokens=64, speculate=False)
+    wrong = embedded_model._llm.tokenize(b" zebra zebra zebra", add_bos=False)
+    monkeypatch.setattr(PromptLookup, "draft", lambda self, output, limit: wrong[:limit])
+    drafted = decoder.generate(prompt, constraint=compiled, max_tokens=64)
+    record_and_validate(drafted.text, schema, embedded_model)
+    assert drafted.tokens == plain.tokens
+    assert drafted.drafted_tokens > drafted.draft_tokens_accepted
+    assert decoder._evaluated().tolist() == [*prompt, *drafted.tokens]
+
+
 @pytest.mark.parametrize("case", [_city_case, _action_case], ids=["city-object", "action"])
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_fast_forward_gives_the_text_of_stepwise_greedy_decoding(embedded_model: Any,

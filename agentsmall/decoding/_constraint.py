@@ -123,6 +123,18 @@ class OutlinesMatcher:
         except Exception as exc:
             raise DecodingError(f"the constraint failed to check token {token}: {exc}") from exc
 
+    def valid_prefix(self, tokens: list[int]) -> int:
+        index = self._constraint.index
+        try:
+            state = self._guide.get_state()
+            for count, token in enumerate(tokens):
+                state = index.get_next_state(state, token)
+                if state is None:
+                    return count
+        except Exception as exc:
+            raise DecodingError(f"the constraint failed to check tokens {tokens}: {exc}") from exc
+        return len(tokens)
+
     def forced_tokens(self) -> list[int]:
         try:
             state = self._guide.get_state()

@@ -14,6 +14,7 @@ We drive llama.cpp ourselves instead of handing it a logits processor, for three
 from __future__ import annotations
 
 import codecs
+import functools
 import os
 import threading
 import time
@@ -33,6 +34,7 @@ from agentsmall.decoding._llguidance import (
     compile_grammar,
     llguidance_tokenizer,
 )
+from agentsmall.decoding._lookup import PromptLookup
 from agentsmall.decoding._repeats import RepeatWatcher, close_then_comma_tokens, comma_tokens
 from agentsmall.decoding._vocabulary import TokenVocabulary
 from agentsmall.errors import ContextOverflowError, DecodingError
@@ -95,6 +97,10 @@ class DecodeResult:
     prompt_seconds: float
     """Time spent evaluating the prompt (the rest of `seconds` is decoding)."""
     first_token_seconds: float
+    drafted_tokens: int = 0
+    """Tokens guessed from the text so far and evaluated alongside (see `_lookup`)."""
+    draft_tokens_accepted: int = 0
+    """Of those, the ones the model agreed with: each saved a model call."""
 
 
 class Decoder:
@@ -113,6 +119,11 @@ class Decoder:
         self._llguidance: llguidance.LLTokenizer | None = None
         self._llguidance_lock = threading.Lock()
         self._token_of_piece: dict[bytes, int] | None = None
+        # Drafts need the KV cache to drop the tokens the model did not take; recurrent and
+        # hybrid models cannot drop a suffix of their state.
+        self._can_drop_kv = not (
+            getattr(llm, "_is_recurrent", False) or getattr(llm, "_is_hybrid", False)
+        )
 
     # -- constraints ---------------------------------------------------------------------------
 
@@ -209,6 +220,7 @@ class Decoder:
         fast_forward: bool = True,
         forced_strings: bool = True,
         lazy_mask: bool = True,
+        speculate: bool = True,
     ) -> DecodeResult:
         """Generate up to `max_tokens` after `prompt`, under `constraint` when one is given.
 
@@ -227,6 +239,10 @@ class Decoder:
         `lazy_mask` (greedy, with `forced_strings`): the model's top token is checked against
         the constraint first, and the whole mask is computed only when it is not allowed; this
         never changes which token is chosen.
+        `speculate` (greedy, with `forced_strings`): tokens that followed the last few tokens
+        where they occur earlier in the prompt or output are evaluated alongside as a draft,
+        and the part the model agrees with is kept (see `_speculate`); the same tokens are
+        chosen, each from logits of a batched evaluation.
         """
         n_ctx = self.llm.n_ctx()
         if len(prompt) + max_tokens > n_ctx:
@@ -244,8 +260,17 @@ class Decoder:
             close_list_on_repeat=close_list_on_repeat,
             budget=ListBudget(max_tokens) if close_list_within_budget else None,
         )
+        greedy_ff = temperature <= 0 and fast_forward and forced_strings
+        lookup = PromptLookup(prompt) if speculate and greedy_ff and self._can_drop_kv else None
+        choose = functools.partial(
+            run.choose,
+            temperature=temperature,
+            rng=rng,
+            lazy=lazy_mask and forced_strings,
+            fast_forward=fast_forward,
+        )
         pending: list[int] = []  # chosen but not yet evaluated
-        forced = 0
+        forced = drafted = accepted = 0
         first_token_at = 0.0
         finish = "length"
         while len(run.tokens) < max_tokens:
@@ -259,36 +284,21 @@ class Decoder:
                     forced += len(take)
                     first_token_at = first_token_at or time.perf_counter() - started
                     continue
-            token = None
-            if lazy_mask and forced_strings and temperature <= 0 and run.may_skip_mask():
-                # Greedy: when the model's own first choice is allowed, it is also the first
-                # choice among the allowed tokens, so no mask is needed (0.5-1.3 ms a token).
-                if pending:
-                    self._eval(pending)
-                    pending = []
-                top = int(np.argmax(self._logits()))
-                if run.accepts(top) and not run.starts_item_over_budget(top):
-                    token = top
-            if token is None:
-                allowed, n_allowed = run.allowed()
-                if n_allowed == 0:
-                    if run.matcher is not None and run.matcher.is_finished():
-                        finish = "stop"
-                        break
-                    raise DecodingError(
-                        "the constraint allows no token here: the index and vocabulary disagree"
-                    )
-                if n_allowed == 1 and fast_forward:
-                    token = int(np.flatnonzero(allowed)[0])
-                    forced += 1
-                else:
-                    if pending:
-                        self._eval(pending)
-                        pending = []
-                    token = run.pick(self._logits(), allowed, temperature, rng)
-            if token in self.vocabulary.end_token_ids or (
-                run.matcher is not None and token == self.vocabulary.eos_token_id
-            ):
+            draft = run.draft(lookup, limit=max_tokens - len(run.tokens) - 1) if lookup else []
+            if draft:
+                step = self._speculate(run, pending, draft, choose=choose, max_tokens=max_tokens)
+                pending = step.pending
+                forced += step.forced
+                drafted += len(draft)
+                accepted += step.accepted
+                first_token_at = first_token_at or time.perf_counter() - started
+                if step.finished:
+                    finish = "stop"
+                    break
+                continue
+            token, was_forced = choose(functools.partial(self._flushed_logits, pending))
+            forced += was_forced
+            if token is None or run.ends_with(token):
                 finish = "stop"
                 break
             run.append(token)
@@ -310,7 +320,122 @@ class Decoder:
             seconds=time.perf_counter() - started,
             prompt_seconds=prompt_seconds,
             first_token_seconds=first_token_at,
+            drafted_tokens=drafted,
+            draft_tokens_accepted=accepted,
         )
+
+    def _flushed_logits(self, pending: list[int]) -> np.ndarray:
+        """The logits after everything chosen so far: `pending` is evaluated (and emptied)."""
+        if pending:
+            self._eval(pending)
+            pending.clear()
+        return self._logits()
+
+    def _speculate(
+        self,
+        run: _Run,
+        pending: list[int],
+        draft: list[int],
+        *,
+        choose: Callable[[Callable[[], np.ndarray]], tuple[int | None, bool]],
+        max_tokens: int,
+    ) -> _Speculation:
+        """Evaluate `pending` and `draft` in one batch and keep what the model agrees with.
+
+        The logits after the last pending token and after each draft token come out of the
+        one batch; the next token is chosen from them exactly as it would be one at a time
+        (`choose`), and as long as it is the draft's next token the following logits are
+        already there. The first disagreement is chosen and becomes pending; the KV cache
+        drops the draft tokens after it.
+        """
+        base = self.llm.n_tokens + len(pending)
+        if pending:
+            rows = self._eval_rows([*pending, *draft], first=len(pending) - 1)
+        else:  # the logits after the last evaluated token are still current: keep them
+            rows = [self._logits().copy(), *self._eval_rows(draft, first=0)]
+        kept = forced = 0
+        finished = False
+        next_pending: list[int] = []
+        while True:
+            token, was_forced = choose(lambda row=rows[kept]: row)
+            forced += was_forced
+            if token is None or run.ends_with(token):
+                finished = True
+                break
+            run.append(token)
+            if kept == len(draft) or token != draft[kept]:
+                next_pending = [token]
+                break
+            kept += 1
+            room = max_tokens - len(run.tokens)
+            if room <= 0:
+                break
+            # What the constraint forces next is taken from the draft as far as they agree;
+            # anything forced beyond is left to the caller (it is not evaluated yet).
+            ahead = run.matcher.forced_tokens()[:room] if run.matcher is not None else []
+            same = 0
+            while same < len(ahead) and kept + same < len(draft):
+                if ahead[same] != draft[kept + same]:
+                    break
+                same += 1
+            for token in ahead[:same]:
+                run.append(token)
+            kept += same
+            forced += same
+            if same < len(ahead) or len(run.tokens) >= max_tokens:
+                break
+        self._drop_kv_from(base + kept)
+        return _Speculation(next_pending, forced, kept, finished)
+
+    def _eval_rows(self, tokens: list[int], *, first: int) -> list[np.ndarray]:
+        """Evaluate `tokens` in one batch, returning the logits after each of tokens[first:].
+
+        Like `Llama.eval`, but it asks llama.cpp for logits at just those positions (each
+        costs an output-layer product: as much as the rest of the model for a 262k
+        vocabulary). The rows are views, valid until the next evaluation.
+        """
+        llm = self.llm
+        if len(tokens) > llm.n_batch:  # a long forced run: its head needs no logits
+            head = len(tokens) - llm.n_batch
+            self._eval(tokens[:head])
+            tokens, first = tokens[head:], max(0, first - head)
+        n_past = llm.n_tokens
+        llm._ctx.kv_cache_seq_rm(-1, n_past, -1)
+        batch = llm._batch
+        batch.set_batch(batch=tokens, n_past=n_past, logits_all=False)
+        for j in range(first, len(tokens)):
+            batch.batch.logits[j] = True
+        try:
+            llm._ctx.decode(batch)
+        except Exception as exc:
+            raise DecodingError(
+                f"llama.cpp failed to evaluate {len(tokens)} tokens: {exc}"
+            ) from exc
+        llm.input_ids[n_past : n_past + len(tokens)] = tokens
+        llm.n_tokens = n_past + len(tokens)
+        return [
+            np.ctypeslib.as_array(llm._ctx.get_logits_ith(j), shape=(self._n_vocab,))
+            for j in range(first, len(tokens))
+        ]
+
+    def _drop_kv_from(self, position: int) -> None:
+        """Forget evaluated tokens from `position` on (draft tokens the model did not take)."""
+        llm = self.llm
+        if position < llm.n_tokens:
+            llm._ctx.kv_cache_seq_rm(-1, position, -1)
+            llm.n_tokens = position
+            # llama-cpp-python's own generate() must not sample from these stale logits.
+            llm._requires_eval = True
+
+
+@dataclass(frozen=True)
+class _Speculation:
+    pending: list[int]
+    """The chosen token that is not evaluated yet (the one where model and draft parted)."""
+    forced: int
+    accepted: int
+    """Draft tokens kept (evaluated already, in the KV cache)."""
+    finished: bool
 
 
 class _Run:
@@ -363,6 +488,56 @@ class _Run:
     def may_skip_mask(self) -> bool:
         """Whether `accepts` alone can decide a token: nothing narrows the mask right now."""
         return not (self._watcher_narrows() or self._budget_narrows())
+
+    def choose(
+        self,
+        logits: Callable[[], np.ndarray],
+        *,
+        temperature: float,
+        rng: np.random.Generator | None,
+        lazy: bool,
+        fast_forward: bool,
+    ) -> tuple[int | None, bool]:
+        """The next token and whether the constraint left it alone (no logits needed);
+        None when the constraint is complete and allows nothing more.
+
+        `logits` is called only when the model's choice is needed. `lazy` (greedy only): the
+        model's top token is checked first, and the whole mask is computed only when it is not
+        allowed; the model's first choice, when allowed, is also its first choice among the
+        allowed tokens, so this never changes the token (and saves 0.5-1.3 ms).
+        """
+        if lazy and temperature <= 0 and self.may_skip_mask():
+            top = int(np.argmax(logits()))
+            if self.accepts(top) and not self.starts_item_over_budget(top):
+                return top, False
+        allowed, n_allowed = self.allowed()
+        if n_allowed == 0:
+            if self.matcher is not None and self.matcher.is_finished():
+                return None, False
+            raise DecodingError(
+                "the constraint allows no token here: the index and vocabulary disagree"
+            )
+        if n_allowed == 1 and fast_forward:
+            return int(np.flatnonzero(allowed)[0]), True
+        return self.pick(logits(), allowed, temperature, rng), False
+
+    def ends_with(self, token: int) -> bool:
+        """Whether `token` ends the generation (an end token; EOS too under a constraint)."""
+        vocabulary = self.decoder.vocabulary
+        return token in vocabulary.end_token_ids or (
+            self.matcher is not None and token == vocabulary.eos_token_id
+        )
+
+    def draft(self, lookup: PromptLookup, *, limit: int) -> list[int]:
+        """The lookup's draft, cut where the constraint (or free text) would not allow it."""
+        draft = lookup.draft(self.tokens, limit=limit)
+        if self.matcher is not None:
+            return draft[: self.matcher.valid_prefix(draft)] if draft else []
+        allowed = self.decoder._free_allowed
+        for count, token in enumerate(draft):
+            if not allowed[token] or self.ends_with(token):
+                return draft[:count]
+        return draft
 
     def accepts(self, token: int) -> bool:
         """Whether `token` may come next (False may also mean "ask the whole mask")."""

@@ -132,6 +132,12 @@ class LLGuidanceMatcher:
         except Exception as exc:
             raise DecodingError(f"the constraint failed to check token {token}: {exc}") from exc
 
+    def valid_prefix(self, tokens: list[int]) -> int:
+        try:
+            return self._matcher.validate_tokens(tokens)
+        except Exception as exc:
+            raise DecodingError(f"the constraint failed to check tokens {tokens}: {exc}") from exc
+
     def forced_tokens(self) -> list[int]:
         """The tokens llguidance says are forced here, tokenized by the model's tokenizer."""
         tokens = self._matcher.compute_ff_tokens()
