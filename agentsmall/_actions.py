@@ -74,7 +74,10 @@ class StepAction:
     the task writes (`agentsmall._grounding.repair_copies`)."""
     invented: tuple[str, ...] = ()
     """Required arguments (``tool.argument``) of the call the step first chose, whose values
-    nothing gave: the call was withheld and the step answered instead (`agentsmall.agent`)."""
+    nothing gave: the call was withheld and the step decoded again (`agentsmall.agent`): to
+    answer, or, when `held`, to call the same tool with those arguments held to the values the
+    task writes (`agentsmall._given`)."""
+    held: bool = False
     calls_added: int = 0
     """Calls the agent added for the other values of a list in the task (`agentsmall._fanout`)."""
 

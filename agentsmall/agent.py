@@ -36,6 +36,7 @@ from agentsmall._escalation import (
     problem_of,
 )
 from agentsmall._fanout import fan_out
+from agentsmall._given import held_to_task
 from agentsmall._grounding import changes, check_action, conversation_text, invented_values
 from agentsmall._native import NativePlanner
 from agentsmall._prompts import prompts
@@ -403,12 +404,20 @@ class Agent:
                             emit(Event(kind, step, data))
                         invented = self.invented_in(action, space, context) if first else []
                         if invented:
-                            withheld = {"calls": action_items(action.calls), "invented": invented}
-                            emit(Event("call_withheld", step, withheld))
-                            answer = await self._answer_instead(run, step, rows, on_text)
-                            if answer is not None:
-                                action, generation = answer
-                                action = replace(action, invented=tuple(invented))
+                            redone = await self._instead_of_invented(
+                                run,
+                                step,
+                                rows,
+                                space,
+                                action,
+                                invented,
+                                task,
+                                context,
+                                on_text,
+                                emit,
+                            )
+                            if redone is not None:
+                                action, generation = redone
                                 record = replace(
                                     record,
                                     raw_output=generation.text,
@@ -742,16 +751,75 @@ class Agent:
             return []
         return invented_values(call, space.tools[call.tool], context)
 
-    async def _answer_instead(
+    def held_step(
+        self,
+        action: StepAction,
+        invented: Sequence[str],
+        space: ActionSpace,
+        task: str,
+        gate: GateDecision | None,
+    ) -> tuple[ActionSpace, JsonSchemaConstraint] | None:
+        """The step to decode instead of a call with `invented` values, when the tool gate
+        found the tool clearly relevant ("must call"): the same tool, each invented argument
+        held to the values the task writes (`agentsmall._given`). None when the gate did not,
+        or an argument has no such values: the step then answers instead."""
+        if gate is None or not gate.must_call or not action.calls:
+            return None
+        call = action.calls[0]
+        tool = held_to_task(call, space.tools[call.tool], invented, task)
+        if tool is None:
+            return None
+        held = ActionSpace.from_tools(
+            [tool], max_calls=self.actions.max_calls, allow_final_answer=False
+        )
+        return held, JsonSchemaConstraint(held.schema, list_of_unique_items=True)
+
+    async def _instead_of_invented(
         self,
         run: _Run,
         step: int,
         escalations: Sequence[dict[str, Any]],
+        space: ActionSpace,
+        action: StepAction,
+        invented: list[str],
+        task: str,
+        context: str,
+        on_text: Callable[[str], None],
+        emit: EventCallback,
+    ) -> tuple[StepAction, Generation] | None:
+        """The first step chose a call with `invented` values: it is withheld, and the step is
+        decoded again, held to the task's values (`held_step`) where the gate says the tool is
+        relevant, else (or if that call still invents one) allowed only to answer. None when
+        that is cut off too: the step keeps its call."""
+        held = self.held_step(action, invented, space, task, run.gate)
+        data = {"calls": action_items(action.calls), "invented": invented}
+        emit(Event("call_withheld", step, {**data, "held": held is not None}))
+        if held is not None:
+            redone = await self._decode_again(run, *held, on_text)
+            if redone is not None:
+                checked = check_action(
+                    redone[0], held[0].tools, task=task, context=context, first_step=True
+                )
+                if not self.invented_in(checked, held[0], context):
+                    for kind, change in changes(checked):
+                        emit(Event(kind, step, change))
+                    return replace(checked, invented=tuple(invented), held=True), redone[1]
+            emit(Event("call_withheld", step, {**data, "held": False}))
+        answer_space, constraint = self._step_space(step, ANSWER_ONLY, escalations)
+        answer = await self._decode_again(run, answer_space, constraint, on_text)
+        if answer is None:
+            return None
+        return replace(answer[0], invented=tuple(invented)), answer[1]
+
+    async def _decode_again(
+        self,
+        run: _Run,
+        space: ActionSpace,
+        constraint: JsonSchemaConstraint,
         on_text: Callable[[str], None],
     ) -> tuple[StepAction, Generation] | None:
-        """Decode the step again, allowed only to answer (its prompt is still in the KV cache).
-        None when the answer is cut off: the step then keeps its call."""
-        space, constraint = self._step_space(step, ANSWER_ONLY, escalations)
+        """Decode the step again in `space` (its prompt is still in the KV cache); None when
+        the output is cut off."""
         generation = await asyncio.to_thread(
             self.model.generate,
             self._prompt(run),

@@ -187,6 +187,29 @@ def test_agentsmall_mode_decodes_the_agents_gated_and_grounded_first_step(
     assert plain.calls == [{"weather.current": {"city": "Oslo", "unit": "fahrenheit"}}]
 
 
+def test_a_relevant_tools_invented_value_is_decoded_again_held_to_the_task(
+    scripted_log: Path,
+) -> None:
+    """As the agent does: the gate found the tool clearly relevant, the call named a city the
+    question never did, so the step is decoded again with the city held to the question's."""
+    item = load_bfcl(DATA, "multiple", limit=1)[0]  # weather in Oslo
+
+    def scorer(context: str, continuation: str) -> float:
+        return 20.0 if context.startswith("Tool: weather.current") else 0.0
+
+    replies = [[call("weather.current", city="Bergen")], [call("weather.current", city="Oslo")]]
+    model = ScriptedModel(replies, scorer=scorer)
+    result = run_bfcl(model, [item], modes=["agentsmall"]).results[0]
+    assert result.calls == [{"weather.current": {"city": "Oslo"}}]
+    assert result.correct
+    assert (result.as_dict()["invented"], result.as_dict()["held"]) == (
+        ["weather.current.city"],
+        True,
+    )
+    held_schema = json.dumps(model.constraints[1].schema)  # type: ignore[union-attr]
+    assert '"Oslo"' in held_schema and '"Bergen"' not in held_schema
+
+
 def test_raw_mode_takes_the_first_json_value_and_is_not_audited(scripted_log: Path) -> None:
     items = load_bfcl(DATA, "simple_python", limit=3)
     model = ScriptedModel(

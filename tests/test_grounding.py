@@ -159,6 +159,10 @@ def test_the_cli_lines_name_what_the_agent_changed() -> None:
     withheld = {"calls": [], "invented": ["convert.amount"]}
     line = describe_change("call_withheld", withheld)
     assert line == "call withheld, nothing gave convert.amount: answering instead"
+    line = describe_change("call_withheld", {**withheld, "held": True})
+    assert line == (
+        "call withheld, nothing gave convert.amount: decoding it again held to the task's values"
+    )
     line = describe_change("copies_repaired", {"arguments": ["sculpture.artist"]})
     assert line == "miscopied from the task, repaired: sculpture.artist"
     line = describe_change("percentages_as_fractions", {"arguments": ["grow.rate"]})
@@ -222,7 +226,7 @@ def test_the_first_call_with_invented_values_is_withheld_and_the_step_answers(
     result = agent.run("Is it going to rain?", on_event=events.append)
     withheld = [e.data for e in events if e.kind == "call_withheld"]
     london = {"tool": "weather", "arguments": {"city": "London"}}
-    assert withheld == [{"calls": [london], "invented": ["weather.city"]}]
+    assert withheld == [{"calls": [london], "invented": ["weather.city"], "held": False}]
     assert not [e for e in events if e.kind == "tool_call"]
     assert (result.status, result.output) == ("completed", "Which city?")
     # The answer step is constrained to answer: no tool in its schema.

@@ -192,10 +192,14 @@ def bench_decode(args: argparse.Namespace) -> int:
     def timed_runs(run: Callable[[list[int]], tuple[str, int]]) -> dict[str, Any]:
         return interleaved(run)[0]
 
-    counts = {"forced": 0, "output": 0}
+    counts = {"forced": 0, "output": 0, "drafted": 0, "accepted": 0}
 
     def ours(
-        constraint: Constraint, fast_forward: bool, *, lazy_mask: bool = True
+        constraint: Constraint,
+        fast_forward: bool,
+        *,
+        lazy_mask: bool = True,
+        speculate: bool = True,
     ) -> Callable[[list[int]], tuple[str, int]]:
         def run(prompt: list[int]) -> tuple[str, int]:
             r = decoder.generate(
@@ -206,9 +210,12 @@ def bench_decode(args: argparse.Namespace) -> int:
                 close_list_within_budget=True,
                 fast_forward=fast_forward,
                 lazy_mask=lazy_mask,
+                speculate=speculate,
             )
             counts["forced"] += r.forced_tokens
             counts["output"] += len(r.tokens)
+            counts["drafted"] += r.drafted_tokens
+            counts["accepted"] += r.draft_tokens_accepted
             return r.text, len(r.tokens)
 
         return run
@@ -237,13 +244,19 @@ def bench_decode(args: argparse.Namespace) -> int:
         free = timed_runs(llama_free)
     for backend in BACKENDS:
         measured = per_backend[backend]
-        counts.update(forced=0, output=0)
+        counts.update(forced=0, output=0, drafted=0, accepted=0)
         with phase(f"constrained ({backend}), fast-forward"):
             timer = _Timed(decoder)
             fast = timed_runs(ours(compiled[backend], True))
             timer.restore()
         measured["forced_share"] = counts["forced"] / max(1, counts["output"])
+        measured["drafted_per_output_token"] = counts["drafted"] / max(1, counts["output"])
+        measured["draft_accepted_share"] = counts["accepted"] / max(1, counts["drafted"])
         measured["mask_ms_per_call"] = timer.seconds * 1000 / max(1, timer.calls)
+        with phase(f"constrained ({backend}): drafts from the prompt against none"):
+            drafting, no_drafts = interleaved(
+                ours(compiled[backend], True), ours(compiled[backend], True, speculate=False)
+            )
         with phase(f"constrained ({backend}): top-token check against a mask every token"):
             checked, every_mask = interleaved(
                 ours(compiled[backend], True), ours(compiled[backend], True, lazy_mask=False)
@@ -260,6 +273,14 @@ def bench_decode(args: argparse.Namespace) -> int:
                 "every_mask_tok_s": every_mask["tok_s"],
                 "top_token_check_speedup": checked["tok_s"] / every_mask["tok_s"],
                 "top_token_check_same_texts": checked["texts"] == every_mask["texts"],
+                # Drafts looked up in the prompt and output, checked in one batch (same tokens
+                # unless a near tie: the batch's logits round differently).
+                "no_drafts_tok_s": no_drafts["tok_s"],
+                "draft_speedup": drafting["tok_s"] / no_drafts["tok_s"],
+                "draft_same_texts": sum(
+                    a == b for a, b in zip(drafting["texts"], no_drafts["texts"], strict=True)
+                )
+                / len(prompts),
                 "speedup_vs_free": fast["tok_s"] / free["tok_s"],
                 "text_differs_share": sum(
                     a != b for a, b in zip(fast["texts"], step["texts"], strict=True)

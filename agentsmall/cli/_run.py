@@ -112,7 +112,9 @@ def describe_change(kind: str, data: dict[str, Any]) -> str:
     if kind == "percentages_as_fractions":
         return f"percentages passed as fractions: {', '.join(data['arguments'])}"
     if kind == "call_withheld":
-        return f"call withheld, nothing gave {', '.join(data['invented'])}: answering instead"
+        held = data.get("held")
+        then = "decoding it again held to the task's values" if held else "answering instead"
+        return f"call withheld, nothing gave {', '.join(data['invented'])}: {then}"
     calls = ", ".join(f"{c['tool']}({_format_arguments(c['arguments'])})" for c in data["calls"])
     return f"added for the other values listed in the task: {calls}"
 

@@ -80,6 +80,7 @@ class ItemResult:
             "copies_repaired": list(a.action.copies_repaired) if a.action else [],
             "as_fractions": list(a.action.as_fractions) if a.action else [],
             "invented": list(a.action.invented) if a.action else [],
+            "held": a.action.held if a.action else False,
             "calls_added": a.action.calls_added if a.action else 0,
             "output": a.text,
             "seconds": round(a.seconds, 4),
@@ -173,22 +174,43 @@ def _as_agent_runs(
         context = conversation_text(p.messages, p.agent.instructions)
         action = check_action(action, p.space.tools, task=task, context=context, first_step=True)
         invented = p.agent.invented_in(action, p.space, context)
-        if invented:
+        held = p.agent.held_step(action, invented, p.space, task, p.gate) if invented else None
+        redone = None
+        if held is not None:
+            space, constraint = held
+            retry = run_step(
+                model, "agentsmall", p.messages, space, constraint=constraint, max_tokens=max_tokens
+            )
+            attempt = _plus_time(attempt, retry)
+            if retry.action is not None:
+                checked = check_action(
+                    retry.action, space.tools, task=task, context=context, first_step=True
+                )
+                if not p.agent.invented_in(checked, space, context):
+                    redone = replace(checked, invented=tuple(invented), held=True)
+                    attempt = replace(attempt, text=retry.text, output_tokens=retry.output_tokens)
+        if invented and redone is None:
             space, constraint = p.agent.answer_step()
             answer = run_step(
                 model, "agentsmall", p.messages, space, constraint=constraint, max_tokens=max_tokens
             )
-            attempt = replace(
-                attempt,
-                seconds=attempt.seconds + answer.seconds,
-                cpu_seconds=attempt.cpu_seconds + answer.cpu_seconds,
-            )
+            attempt = _plus_time(attempt, answer)
             if answer.action is not None:  # a cut-off answer: the step keeps its call
-                action = replace(answer.action, invented=tuple(invented))
+                redone = replace(answer.action, invented=tuple(invented))
                 attempt = replace(attempt, text=answer.text, output_tokens=answer.output_tokens)
+        action = redone or action
     if fan_out:
         action = _fanout.fan_out(action, p.space, task)
     return replace(attempt, action=action)
+
+
+def _plus_time(attempt: Attempt, more: Attempt) -> Attempt:
+    """`attempt` with the time of a step decoded again (`more`) added."""
+    return replace(
+        attempt,
+        seconds=attempt.seconds + more.seconds,
+        cpu_seconds=attempt.cpu_seconds + more.cpu_seconds,
+    )
 
 
 def judge(

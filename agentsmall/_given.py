@@ -1,0 +1,96 @@
+"""The values a task gives, so that a call whose values were invented can be decoded again
+with each invented argument held to them.
+
+The first step's call is withheld when a required value comes from nowhere
+(`_grounding.invented_values`). Where the tool gate found a tool clearly relevant (its
+"must call" zone), the task is usually about that tool and the model only miscopied or made up
+a value; answering instead is then always wrong. So the step is decoded once more, calling that
+tool, with each invented argument allowed only the values the task writes: its numbers for a
+number, its phrases (up to `MAX_SPAN_WORDS` words) for a string. The model still chooses among
+them, by its own likelihood. Arguments of other types have no such list, and the step then
+answers as before.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from agentsmall._actions import Call
+from agentsmall._grounding import _SPAN_EDGES, _SPAN_WORD, _clean_span
+from agentsmall._tool import Tool
+
+MAX_SPAN_WORDS = 6
+"""The longest phrase offered for a string ("the Museum of Modern Art in New York" is
+longer, but names and places are mostly shorter; every added word multiplies the choices)."""
+
+_NUMBER = re.compile(r"(?<![\w.])-?\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\d.])|(?<![\w.])-?\d+(?:\.\d+)?")
+
+
+def numbers_in(text: str, *, integers_only: bool) -> list[int | float]:
+    """The numbers `text` writes ("1,000" as 1000), in order, each once."""
+    found: list[int | float] = []
+    for match in _NUMBER.finditer(text):
+        raw = match.group().replace(",", "")
+        value: int | float = float(raw) if "." in raw else int(raw)
+        if isinstance(value, float) and value.is_integer() and integers_only:
+            value = int(value)
+        if integers_only and not isinstance(value, int):
+            continue
+        if value not in found:
+            found.append(value)
+    return found
+
+
+def phrases_in(text: str, *, max_words: int = MAX_SPAN_WORDS) -> list[str]:
+    """The phrases of `text` up to `max_words` words that could be a value: not starting or
+    ending with a function word ("of", "the"), with at least one letter, each once."""
+    words = _SPAN_WORD.findall(text)
+    found: dict[str, None] = {}
+    for start in range(len(words)):
+        for size in range(1, max_words + 1):
+            span = words[start : start + size]
+            if len(span) < size:
+                break
+            if span[0].lower() in _SPAN_EDGES or span[-1].lower().strip(".,") in _SPAN_EDGES:
+                continue
+            phrase = _clean_span(span)
+            if phrase and re.search(r"[^\W\d_]", phrase):
+                found.setdefault(phrase, None)
+    return list(found)
+
+
+def given_values(schema: dict[str, Any], task: str) -> list[Any]:
+    """The values `task` writes that a parameter of `schema` could take; [] for a type with
+    no such list (lists, objects, booleans, unions) or a task that writes none."""
+    kind = schema.get("type")
+    if kind == "integer":
+        return list(numbers_in(task, integers_only=True))
+    if kind == "number":
+        return list(numbers_in(task, integers_only=False))
+    if kind == "string" and "enum" not in schema and "const" not in schema:
+        limit = schema.get("maxLength")
+        phrases = phrases_in(task)
+        return [p for p in phrases if limit is None or len(p) <= limit]
+    return []
+
+
+def held_to_task(call: Call, tool: Tool, invented: Sequence[str], task: str) -> Tool | None:
+    """`tool` with each argument of `invented` (as ``tool.argument``) allowed only the values
+    `task` writes, or None when one of them has no such values."""
+    parameters = dict(tool.parameters)
+    properties = dict(parameters.get("properties", {}))
+    for qualified in invented:
+        name = qualified.removeprefix(f"{call.tool}.")
+        schema = properties.get(name)
+        if schema is None:
+            return None
+        values = given_values(schema, task)
+        if not values:
+            return None
+        held = {k: v for k, v in schema.items() if k in ("type", "description", "title")}
+        properties[name] = {**held, "enum": values}
+    parameters["properties"] = properties
+    return replace(tool, parameters=parameters)
