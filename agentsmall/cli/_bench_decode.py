@@ -324,6 +324,8 @@ def bench_decode(args: argparse.Namespace) -> int:
     )
     with phase("5-step prompt reuse"):
         report.update(_prompt_reuse(model, agent))
+    with phase("cost of a batch by its size"):
+        report["eval_ms_by_batch_size"] = _batch_costs(decoder, prompts[0])
 
     print_report(
         report,
@@ -414,6 +416,30 @@ def _outlines(llm: Any, schema: dict, prompts: list[list[int]], repeat: int) -> 
         "tok_s": tokens / seconds,
         "tok_s_warm": tokens / warm_seconds,
     }
+
+
+BATCH_SIZES = (1, 2, 4, 8, 16)
+
+
+def _batch_costs(decoder: Decoder, prompt: list[int], repeat: int = 7) -> dict[int, float]:
+    """Milliseconds to evaluate n tokens in one call after `prompt` (the median of `repeat`).
+
+    What every speed-up here trades on: tokens known in advance (forced text, drafts) are
+    evaluated in one call, which costs less than one call each but not nothing."""
+    decoder._prefill(prompt)
+    base = decoder.llm.n_tokens
+    tokens = list(prompt[-max(BATCH_SIZES) :])
+    costs: dict[int, float] = {}
+    for size in BATCH_SIZES:
+        times = []
+        for _ in range(repeat):
+            decoder._drop_kv_from(base)
+            started = time.perf_counter()
+            decoder._eval(tokens[:size])
+            times.append(time.perf_counter() - started)
+        costs[size] = sorted(times)[len(times) // 2] * 1000
+    decoder._drop_kv_from(base)
+    return costs
 
 
 def _prompt_reuse(model: LlamaCppModel, agent: Agent) -> dict[str, Any]:
