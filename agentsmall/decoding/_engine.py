@@ -241,8 +241,9 @@ class Decoder:
         never changes which token is chosen.
         `speculate` (greedy, with `forced_strings`): tokens that followed the last few tokens
         where they occur earlier in the prompt or output are evaluated alongside as a draft,
-        and the part the model agrees with is kept (see `_speculate`); the same tokens are
-        chosen, each from logits of a batched evaluation.
+        and the part the model agrees with is kept (see `_speculate`). Tokens are chosen as
+        without drafts, from logits of a batched evaluation, which rounds like any batch: a
+        near tie may go the other way (docs/BENCHMARKS.md counts how often).
         """
         n_ctx = self.llm.n_ctx()
         if len(prompt) + max_tokens > n_ctx:
