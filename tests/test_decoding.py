@@ -773,6 +773,35 @@ def test_a_list_closes_before_the_token_limit_would_cut_it_off(embedded_model: A
         assert max_tokens - len(closed.tokens) < 8
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_overlong_string_closes_in_the_last_tokens(embedded_model: Any, backend: str) -> None:
+    """Within its bounds a string can still outrun the budget; in the budget's last tokens the
+    output closes wherever it may, so it ends valid instead of being cut off."""
+    from agentsmall.decoding._budget import WIND_UP_TOKENS
+
+    schema = {
+        "type": "object",
+        "properties": {"story": {"type": "string", "maxLength": 400}},
+        "required": ["story"],
+    }
+    decoder = embedded_model._decoder
+    compiled = decoder.compile(json_schema_regex(schema), backend=backend)
+    prompt = embedded_model.tokenize_prompt(user("Tell a long story about Rome as JSON."))
+    max_tokens = WIND_UP_TOKENS + 10
+    results = {}
+    for wind_up in (False, True):
+        results[wind_up] = decoder.generate(
+            prompt, constraint=compiled, max_tokens=max_tokens, close_list_within_budget=wind_up
+        )
+    assert results[False].finish_reason == "length"  # the story goes on past the budget
+    ended = results[True]
+    assert ended.finish_reason == "stop" and len(ended.tokens) <= max_tokens
+    record_and_validate(ended.text, schema, embedded_model)
+    # Until the last tokens, nothing changed.
+    keep = max_tokens - WIND_UP_TOKENS
+    assert ended.tokens[:keep] == results[False].tokens[:keep]
+
+
 @pytest.mark.usefixtures("comma_loving")
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("forced_strings", [True, False])

@@ -30,9 +30,12 @@ its text up to that comma (`}},` becomes `}}`): the model's decision to close th
 the comma is dropped, and at the top level the list can then only close. Only when no such
 token is allowed is the choice made again without tokens that close and go on.
 
-What it cannot do: shorten an item once it has started. If a single item does not fit in what
-is left (the first item of the step, or one much longer than the estimate), the step is cut
-off as before. Bounding one item is left to the value bounds, which keep one call well under
+Shortening an item once it has started is left to the last `WIND_UP_TOKENS` of the budget:
+there, whenever the constraint allows a token that only closes (`"`, `]`, `}`, `"}}]`), the
+choice is among those, so an overlong string or list argument ends instead of being cut off
+(seen on SmolLM2 with a list of 64-character strings "C:C:C:..."). Before that nothing
+changes. If a single item still does not fit (the constraint requires more keys), the step is
+cut off as before. Bounding one item is left to the value bounds, which keep one call well under
 the default budget of 256 tokens for the usual tools (a few arguments); a tool with many long
 string arguments can still exceed it, and needs a larger `max_tokens_per_step`. Nothing is
 rolled back: what was written stays. Nor can it refuse a comma the schema requires (`minItems`
@@ -56,6 +59,11 @@ CLOSING_TOKENS = 1
 def next_item_estimate(longest: int) -> int:
     """Tokens to keep for one more item whose predecessors took at most `longest` tokens."""
     return longest + longest // 4
+
+
+WIND_UP_TOKENS = 16
+"""The last tokens of the budget, in which a JSON output closes wherever it may: enough for
+the deepest closing run of a tool-call step (`"`, `]`, `}}`, `]`) with room to spare."""
 
 
 class ListBudget:
@@ -100,6 +108,10 @@ class ListBudget:
         longest = max(self._longest, self._tokens - self._item_start)
         left = self.max_tokens - self._tokens
         return left < next_item_estimate(longest) + CLOSING_TOKENS
+
+    def winding_up(self) -> bool:
+        """Whether only the last `WIND_UP_TOKENS` of the budget are left."""
+        return self.max_tokens - self._tokens <= WIND_UP_TOKENS
 
     def item_comma(self, piece: bytes) -> int | None:
         """The offset in `piece`, if it were written next, of a comma that would start another

@@ -35,7 +35,12 @@ from agentsmall.decoding._llguidance import (
     llguidance_tokenizer,
 )
 from agentsmall.decoding._lookup import PromptLookup
-from agentsmall.decoding._repeats import RepeatWatcher, close_then_comma_tokens, comma_tokens
+from agentsmall.decoding._repeats import (
+    RepeatWatcher,
+    close_then_comma_tokens,
+    closing_tokens,
+    comma_tokens,
+)
 from agentsmall.decoding._vocabulary import TokenVocabulary
 from agentsmall.errors import ContextOverflowError, DecodingError
 
@@ -116,6 +121,7 @@ class Decoder:
         self._free_allowed[list(vocabulary.end_token_ids)] = True
         self._no_comma = ~comma_tokens(vocabulary.pieces)
         self._no_close_then_comma = ~close_then_comma_tokens(vocabulary.pieces)
+        self._closing = closing_tokens(vocabulary.pieces)
         self._llguidance: llguidance.LLTokenizer | None = None
         self._llguidance_lock = threading.Lock()
         self._token_of_piece: dict[bytes, int] | None = None
@@ -229,7 +235,9 @@ class Decoder:
         `close_list_within_budget`: when the output is a JSON list and the tokens left cannot
         hold another item (estimated from the items so far) and the closing bracket, the list
         closes instead of going on, so that it is not cut off by `max_tokens` (see
-        `ListBudget`). Never changes the text while the budget is ample.
+        `ListBudget`); and in the last `WIND_UP_TOKENS` of any JSON output, tokens that only
+        close (`"`, `]`, `}`) are chosen wherever the constraint allows them. Never changes
+        the text while the budget is ample.
         `fast_forward`: a token the constraint allows alone is appended without sampling, and a
         run of such tokens is evaluated in one batch; this never changes the text.
         `forced_strings` (with `fast_forward`): a whole string the constraint forces is appended
@@ -472,6 +480,10 @@ class _Run:
             allowed = self._narrowed(allowed, close_list=self.watcher.repeated)
         if self._budget_narrows():
             allowed = self._narrowed(allowed, close_list=True)
+        if self._winding_up():
+            closing = allowed & decoder._closing
+            if closing.any():
+                allowed = closing
         return allowed, int(np.count_nonzero(allowed))
 
     def _watcher_narrows(self) -> bool:
@@ -486,9 +498,14 @@ class _Run:
             lambda: budget.between_items and budget.tight()
         )
 
+    def _winding_up(self) -> bool:
+        """In the last tokens of the budget, where the output closes wherever it may."""
+        budget = self.budget
+        return budget is not None and budget.winding_up()
+
     def may_skip_mask(self) -> bool:
         """Whether `accepts` alone can decide a token: nothing narrows the mask right now."""
-        return not (self._watcher_narrows() or self._budget_narrows())
+        return not (self._watcher_narrows() or self._budget_narrows() or self._winding_up())
 
     def choose(
         self,

@@ -58,6 +58,14 @@ def comma_tokens(pieces: tuple[bytes | None, ...]) -> np.ndarray:
     return np.array([p is not None and p.lstrip(b" ").startswith(b",") for p in pieces], dtype=bool)
 
 
+def closing_tokens(pieces: tuple[bytes | None, ...]) -> np.ndarray:
+    """Tokens made only of quotes and closing brackets (and spaces): `"`, `]`, `"}}]`."""
+    return np.array(
+        [p is not None and bool(p.strip()) and not p.strip().strip(b'"]}') for p in pieces],
+        dtype=bool,
+    )
+
+
 def close_then_comma_tokens(pieces: tuple[bytes | None, ...]) -> np.ndarray:
     """Tokens holding a closing bracket followed later by a comma (`}},`, `7}, {"`, ...)."""
 
