@@ -29,11 +29,27 @@ longer, but names and places are mostly shorter; every added word multiplies the
 _NUMBER = re.compile(r"(?<![\w.])-?\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\d.])|(?<![\w.])-?\d+(?:\.\d+)?")
 
 
+# fmt: off
+_SMALL_NUMBERS = (
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+    "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
+    "nineteen", "twenty",
+)
+# fmt: on
+_NUMBER_WORDS = {word: value for value, word in enumerate(_SMALL_NUMBERS)}
+_NUMBER_WORDS |= {"thirty": 30, "forty": 40, "fifty": 50, "hundred": 100, "thousand": 1000}
+_NUMBER_WORDS |= {"twice": 2, "thrice": 3, "dozen": 12, "single": 1, "double": 2, "triple": 3}
+_NUMBER_WORD = re.compile(rf"\b(?:{'|'.join(_NUMBER_WORDS)})\b", re.IGNORECASE)
+
+
 def numbers_in(text: str, *, integers_only: bool) -> list[int | float]:
-    """The numbers `text` writes ("1,000" as 1000), in order, each once."""
+    """The numbers `text` writes, in order, each once: in digits ("1,000" as 1000) or as a
+    word ("six", "twice", "a dozen")."""
     found: list[int | float] = []
-    for match in _NUMBER.finditer(text):
-        raw = match.group().replace(",", "")
+    matches = sorted([*_NUMBER.finditer(text), *_NUMBER_WORD.finditer(text)], key=_start)
+    for match in matches:
+        word = _NUMBER_WORDS.get(match.group().lower())
+        raw = str(word) if word is not None else match.group().replace(",", "")
         value: int | float = float(raw) if "." in raw else int(raw)
         if isinstance(value, float) and value.is_integer() and integers_only:
             value = int(value)
@@ -42,6 +58,10 @@ def numbers_in(text: str, *, integers_only: bool) -> list[int | float]:
         if value not in found:
             found.append(value)
     return found
+
+
+def _start(match: re.Match[str]) -> int:
+    return match.start()
 
 
 def phrases_in(text: str, *, max_words: int = MAX_SPAN_WORDS) -> list[str]:

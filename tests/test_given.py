@@ -20,6 +20,8 @@ def test_numbers_are_read_as_written_once_each() -> None:
     assert numbers_in(text, integers_only=False) == [1000, 2.5, 3, -4]
     assert numbers_in(text, integers_only=True) == [1000, 3, -4]
     assert numbers_in("no numbers here", integers_only=False) == []
+    words = "Roll a six-sided die twice, or a dozen times; Phone is not one."
+    assert numbers_in(words, integers_only=True) == [6, 2, 12, 1]
 
 
 def test_phrases_do_not_start_or_end_with_a_function_word() -> None:
