@@ -774,6 +774,22 @@ class Agent:
         )
         return held, JsonSchemaConstraint(held.schema, list_of_unique_items=True)
 
+    def accept_held(
+        self,
+        action: StepAction,
+        held: ActionSpace,
+        invented: Sequence[str],
+        *,
+        task: str,
+        context: str,
+    ) -> StepAction | None:
+        """The action of a step decoded again in `held` (`held_step`), checked as any first
+        step is; None when it still invents a value (another argument this time)."""
+        checked = check_action(action, held.tools, task=task, context=context, first_step=True)
+        if self.invented_in(checked, held, context):
+            return None
+        return replace(checked, invented=tuple(invented), held=True)
+
     async def _instead_of_invented(
         self,
         run: _Run,
@@ -797,13 +813,13 @@ class Agent:
         if held is not None:
             redone = await self._decode_again(run, *held, on_text)
             if redone is not None:
-                checked = check_action(
-                    redone[0], held[0].tools, task=task, context=context, first_step=True
+                accepted = self.accept_held(
+                    redone[0], held[0], invented, task=task, context=context
                 )
-                if not self.invented_in(checked, held[0], context):
-                    for kind, change in changes(checked):
+                if accepted is not None:
+                    for kind, change in changes(accepted):
                         emit(Event(kind, step, change))
-                    return replace(checked, invented=tuple(invented), held=True), redone[1]
+                    return accepted, redone[1]
             emit(Event("call_withheld", step, {**data, "held": False}))
         answer_space, constraint = self._step_space(step, ANSWER_ONLY, escalations)
         answer = await self._decode_again(run, answer_space, constraint, on_text)

@@ -164,8 +164,9 @@ def _as_agent_runs(
 ) -> Attempt:
     """The attempt as the agent's first step runs it: names miscopied from the task repaired,
     grounded, percentages passed as fractions (`agentsmall._grounding`), its call withheld for
-    invented values and the step decoded again to answer (`Agent`), then completed for listed
-    values (`agentsmall._fanout`). The answer's time counts too."""
+    invented values and the step decoded again, held to the task's values or to answer
+    (`Agent.held_step`), then completed for listed values (`agentsmall._fanout`). The time of
+    every decoding counts."""
     action = attempt.action
     if action is None:
         return attempt
@@ -183,12 +184,11 @@ def _as_agent_runs(
             )
             attempt = _plus_time(attempt, retry)
             if retry.action is not None:
-                checked = check_action(
-                    retry.action, space.tools, task=task, context=context, first_step=True
+                redone = p.agent.accept_held(
+                    retry.action, space, invented, task=task, context=context
                 )
-                if not p.agent.invented_in(checked, space, context):
-                    redone = replace(checked, invented=tuple(invented), held=True)
-                    attempt = replace(attempt, text=retry.text, output_tokens=retry.output_tokens)
+            if redone is not None:
+                attempt = replace(attempt, text=retry.text, output_tokens=retry.output_tokens)
         if invented and redone is None:
             space, constraint = p.agent.answer_step()
             answer = run_step(
