@@ -777,28 +777,28 @@ def test_a_list_closes_before_the_token_limit_would_cut_it_off(embedded_model: A
 def test_an_overlong_string_closes_in_the_last_tokens(embedded_model: Any, backend: str) -> None:
     """Within its bounds a string can still outrun the budget; in the budget's last tokens the
     output closes wherever it may, so it ends valid instead of being cut off."""
-    from agentsmall.decoding._budget import WIND_UP_TOKENS
-
     schema = {
         "type": "object",
-        "properties": {"story": {"type": "string", "maxLength": 400}},
+        "properties": {"story": {"type": "string", "maxLength": 1000}},
         "required": ["story"],
     }
     decoder = embedded_model._decoder
     compiled = decoder.compile(json_schema_regex(schema), backend=backend)
     prompt = embedded_model.tokenize_prompt(user("Tell a long story about Rome as JSON."))
-    max_tokens = WIND_UP_TOKENS + 10
+    max_tokens = 64
+    wind_up = ListBudget(max_tokens).wind_up
+    assert wind_up == 8  # the last eighth of a small budget
     results = {}
-    for wind_up in (False, True):
-        results[wind_up] = decoder.generate(
-            prompt, constraint=compiled, max_tokens=max_tokens, close_list_within_budget=wind_up
+    for budgeted in (False, True):
+        results[budgeted] = decoder.generate(
+            prompt, constraint=compiled, max_tokens=max_tokens, close_list_within_budget=budgeted
         )
     assert results[False].finish_reason == "length"  # the story goes on past the budget
     ended = results[True]
     assert ended.finish_reason == "stop" and len(ended.tokens) <= max_tokens
     record_and_validate(ended.text, schema, embedded_model)
     # Until the last tokens, nothing changed.
-    keep = max_tokens - WIND_UP_TOKENS
+    keep = max_tokens - wind_up
     assert ended.tokens[:keep] == results[False].tokens[:keep]
 
 

@@ -30,7 +30,7 @@ its text up to that comma (`}},` becomes `}}`): the model's decision to close th
 the comma is dropped, and at the top level the list can then only close. Only when no such
 token is allowed is the choice made again without tokens that close and go on.
 
-Shortening an item once it has started is left to the last `WIND_UP_TOKENS` of the budget:
+Shortening an item once it has started is left to the last tokens of the budget (`wind_up`):
 there, whenever the constraint allows a token that only closes (`"`, `]`, `}`, `"}}]`), the
 choice is among those, so an overlong string or list argument ends instead of being cut off
 (seen on SmolLM2 with a list of 64-character strings "C:C:C:..."). Before that nothing
@@ -63,7 +63,8 @@ def next_item_estimate(longest: int) -> int:
 
 WIND_UP_TOKENS = 16
 """The last tokens of the budget, in which a JSON output closes wherever it may: enough for
-the deepest closing run of a tool-call step (`"`, `]`, `}}`, `]`) with room to spare."""
+the deepest closing run of a tool-call step (`"`, `]`, `}}`, `]`) with room to spare. A small
+budget winds up in its last eighth only (at least 2 tokens), so that it is not all wind-up."""
 
 
 class ListBudget:
@@ -75,6 +76,7 @@ class ListBudget:
 
     def __init__(self, max_tokens: int) -> None:
         self.max_tokens = max_tokens
+        self.wind_up = min(WIND_UP_TOKENS, max(2, max_tokens // 8))
         self._json = JsonDepth()
         self._is_list: bool | None = None  # unknown until the first character
         self._tokens = 0
@@ -110,8 +112,8 @@ class ListBudget:
         return left < next_item_estimate(longest) + CLOSING_TOKENS
 
     def winding_up(self) -> bool:
-        """Whether only the last `WIND_UP_TOKENS` of the budget are left."""
-        return self.max_tokens - self._tokens <= WIND_UP_TOKENS
+        """Whether only the last `wind_up` tokens of the budget are left."""
+        return self.max_tokens - self._tokens <= self.wind_up
 
     def item_comma(self, piece: bytes) -> int | None:
         """The offset in `piece`, if it were written next, of a comma that would start another

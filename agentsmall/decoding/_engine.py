@@ -235,9 +235,9 @@ class Decoder:
         `close_list_within_budget`: when the output is a JSON list and the tokens left cannot
         hold another item (estimated from the items so far) and the closing bracket, the list
         closes instead of going on, so that it is not cut off by `max_tokens` (see
-        `ListBudget`); and in the last `WIND_UP_TOKENS` of any JSON output, tokens that only
-        close (`"`, `]`, `}`) are chosen wherever the constraint allows them. Never changes
-        the text while the budget is ample.
+        `ListBudget`); and in the last tokens of any JSON output (`ListBudget.wind_up`),
+        tokens that only close (`"`, `]`, `}`) are chosen wherever the constraint allows them.
+        Never changes the text while the budget is ample.
         `fast_forward`: a token the constraint allows alone is appended without sampling, and a
         run of such tokens is evaluated in one batch; this never changes the text.
         `forced_strings` (with `fast_forward`): a whole string the constraint forces is appended
