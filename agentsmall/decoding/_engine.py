@@ -1,6 +1,6 @@
 """The token loop: llama.cpp evaluates, the constraint (llguidance or outlines-core) masks.
 
-We drive llama.cpp ourselves instead of handing it a logits processor, for three reasons:
+We drive llama.cpp ourselves instead of handing it a logits processor, for these reasons:
 
 * llama-cpp-python swallows exceptions raised inside a logits processor and goes on generating
   *unconstrained*; here a failing mask raises, and nothing is ever sampled without it.
@@ -9,6 +9,9 @@ We drive llama.cpp ourselves instead of handing it a logits processor, for three
 * Fast-forward: when the constraint leaves only one way to go on, the text is appended without
   asking the model (see `_fastforward`), and the whole forced run is evaluated in one batch
   together with the next sampled token, which is much cheaper than one token at a time.
+* Drafts: tokens that followed the same few tokens earlier in the prompt or output are
+  evaluated in that batch too, and kept as far as the model's own choices agree (`_lookup`,
+  `Decoder._speculate`), which needs logits at chosen positions of a batch.
 """
 
 from __future__ import annotations
