@@ -78,6 +78,7 @@ class StepAction:
     answer, or, when `held`, to call the same tool with those arguments held to the values the
     task writes (`agentsmall._given`)."""
     held: bool = False
+    """Whether the step decoded again is the held call (see `invented`), not an answer."""
     calls_added: int = 0
     """Calls the agent added for the other values of a list in the task (`agentsmall._fanout`)."""
 
