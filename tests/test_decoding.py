@@ -463,6 +463,26 @@ def test_drafts_from_the_prompt_change_nothing(embedded_model: Any, case: Any,
         assert drafted.draft_tokens_accepted >= 5
 
 
+def test_a_model_can_turn_drafts_off(embedded_model: Any,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """`drafts=False` on the model: its generations evaluate no draft."""
+    messages, schema = _copy_case()
+    constraint = JsonSchemaConstraint(schema)
+    seen: list[int] = []
+    original = Decoder.generate
+
+    def counting(self: Decoder, *args: Any, **kwargs: Any) -> Any:
+        result = original(self, *args, **kwargs)
+        seen.append(result.drafted_tokens)
+        return result
+
+    monkeypatch.setattr(Decoder, "generate", counting)
+    embedded_model.generate(messages, constraint=constraint, max_tokens=48)
+    monkeypatch.setattr(embedded_model, "drafts", False)
+    embedded_model.generate(messages, constraint=constraint, max_tokens=48)
+    assert seen[0] > 0 and seen[1] == 0
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_wrong_drafts_are_dropped_from_the_kv_cache(embedded_model: Any, backend: str,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:

@@ -88,6 +88,7 @@ class LlamaCppModel(Model):
         seed: int = 0,
         chat_template: str | None = None,
         constraint_backend: str | None = None,
+        drafts: bool = True,
     ) -> None:
         self.path = Path(path).expanduser()
         check_gguf(self.path)
@@ -120,6 +121,10 @@ class LlamaCppModel(Model):
         self._decoder = Decoder(self._llm, self._vocabulary)
         self._scorer: TextScorer | None = None  # created by the first `score`
         self.constraint_backend = constraint_backend or default_backend()
+        # Drafts from the prompt speed greedy decoding up; their batched logits may tip a near
+        # tie the other way, so they can be switched off for outputs identical to decoding
+        # without them (docs/BENCHMARKS.md, "Constrained decoding").
+        self.drafts = drafts
         """"llguidance" or "outlines": who computes token masks (see agentsmall.decoding)."""
         self._add_bos = metadata.get("tokenizer.ggml.add_bos_token", "true") != "false"
         self._bos_id = self._llm.token_bos()
@@ -207,6 +212,7 @@ class LlamaCppModel(Model):
                     close_list_on_repeat=isinstance(constraint, JsonSchemaConstraint)
                     and constraint.list_of_unique_items,
                     close_list_within_budget=isinstance(constraint, JsonSchemaConstraint),
+                    speculate=self.drafts,
                 )
             except _StopReached:
                 assert watch is not None
