@@ -19,7 +19,7 @@ from dataclasses import replace
 from typing import Any
 
 from agentsmall._actions import Call
-from agentsmall._grounding import _SPAN_EDGES, _SPAN_WORD, _clean_span
+from agentsmall._grounding import phrases
 from agentsmall._tool import Tool
 
 MAX_SPAN_WORDS = 6
@@ -46,7 +46,7 @@ def numbers_in(text: str, *, integers_only: bool) -> list[int | float]:
     """The numbers `text` writes, in order, each once: in digits ("1,000" as 1000) or as a
     word ("six", "twice", "a dozen")."""
     found: list[int | float] = []
-    matches = sorted([*_NUMBER.finditer(text), *_NUMBER_WORD.finditer(text)], key=_start)
+    matches = sorted([*_NUMBER.finditer(text), *_NUMBER_WORD.finditer(text)], key=re.Match.start)
     for match in matches:
         word = _NUMBER_WORDS.get(match.group().lower())
         raw = str(word) if word is not None else match.group().replace(",", "")
@@ -60,26 +60,10 @@ def numbers_in(text: str, *, integers_only: bool) -> list[int | float]:
     return found
 
 
-def _start(match: re.Match[str]) -> int:
-    return match.start()
-
-
 def phrases_in(text: str, *, max_words: int = MAX_SPAN_WORDS) -> list[str]:
-    """The phrases of `text` up to `max_words` words that could be a value: not starting or
-    ending with a function word ("of", "the"), with at least one letter, each once."""
-    words = _SPAN_WORD.findall(text)
-    found: dict[str, None] = {}
-    for start in range(len(words)):
-        for size in range(1, max_words + 1):
-            span = words[start : start + size]
-            if len(span) < size:
-                break
-            if span[0].lower() in _SPAN_EDGES or span[-1].lower().strip(".,") in _SPAN_EDGES:
-                continue
-            phrase = _clean_span(span)
-            if phrase and re.search(r"[^\W\d_]", phrase):
-                found.setdefault(phrase, None)
-    return list(found)
+    """The phrases of `text` up to `max_words` words that could be a value
+    (`_grounding.phrases`), each once."""
+    return list(dict.fromkeys(phrases(text, sizes=range(1, max_words + 1))))
 
 
 def given_values(schema: dict[str, Any], task: str) -> list[Any]:

@@ -35,7 +35,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -291,23 +291,30 @@ def closest_span(value: str, task: str) -> str | None:
         or _PLACEHOLDER.fullmatch(wanted)
     ):
         return None
-    words = _SPAN_WORD.findall(task)
     n = len(value.split())
     best, best_ratio = None, COPY_SIMILARITY
-    for size in sorted({max(1, n - 1), n, n + 1}):
+    for text in phrases(task, sizes=sorted({max(1, n - 1), n, n + 1})):
+        if text.lower() in wanted:
+            continue  # the value adds to the task's words ("New York City"): not a slip
+        ratio = difflib.SequenceMatcher(None, wanted, text.lower()).ratio()
+        if ratio > best_ratio:
+            best, best_ratio = text, ratio
+    return best
+
+
+def phrases(text: str, *, sizes: Iterable[int]) -> Iterator[str]:
+    """The phrases of `text` of each of `sizes` words (in that order) that could be a value:
+    not starting or ending with a function word ("of", "the"), with at least one letter, as
+    the text writes them (`_clean_span`). A phrase may come more than once."""
+    words = _SPAN_WORD.findall(text)
+    for size in sizes:
         for start in range(len(words) - size + 1):
             span = words[start : start + size]
             if span[0].lower() in _SPAN_EDGES or span[-1].lower().strip(".,") in _SPAN_EDGES:
                 continue
-            text = _clean_span(span)
-            if not re.search(r"[^\W\d_]", text):
-                continue
-            if text.lower() in wanted:
-                continue  # the value adds to the task's words ("New York City"): not a slip
-            ratio = difflib.SequenceMatcher(None, wanted, text.lower()).ratio()
-            if ratio > best_ratio:
-                best, best_ratio = text, ratio
-    return best
+            phrase = _clean_span(span)
+            if re.search(r"[^\W\d_]", phrase):
+                yield phrase
 
 
 def repair_copies(action: StepAction, tools: Mapping[str, Tool], task: str) -> StepAction:
