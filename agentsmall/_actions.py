@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -167,6 +168,11 @@ class ActionSpace:
     max_calls: int = 4
     allow_final_answer: bool = True
     """False for a step that must call a tool (an agent told to use a tool before answering)."""
+    shaped: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+    """Arguments schemas, by tool, to decode instead of the tools' own: shaped by the task
+    (`agentsmall._given.shaped_by_task`) or held to its values (`agentsmall._given.held_to_task`).
+    Each allows only calls the tool's own schema allows; grounding and the tools themselves
+    still go by the tool's own."""
     schema: dict[str, Any] = field(init=False)
     _validator: jsonschema.Draft202012Validator = field(init=False, repr=False)
     _call_models: dict[str, type[BaseModel]] = field(init=False, repr=False)
@@ -176,7 +182,9 @@ class ActionSpace:
             raise ValueError("max_calls must be at least 1")
         if not self.allow_final_answer and not self.tools:
             raise ValueError("a step that must call a tool needs at least one tool")
-        branches = [_call_branch(t.name, t.parameters) for t in self.tools.values()]
+        branches = [
+            _call_branch(t.name, self.shaped.get(t.name, t.parameters)) for t in self.tools.values()
+        ]
         final_step = {
             "type": "array",
             "items": _call_branch(FINAL_ANSWER, FINAL_ANSWER_ARGUMENTS),
@@ -204,14 +212,24 @@ class ActionSpace:
 
     @classmethod
     def from_tools(
-        cls, tools: list[Tool], *, max_calls: int = 4, allow_final_answer: bool = True
+        cls,
+        tools: list[Tool],
+        *,
+        max_calls: int = 4,
+        allow_final_answer: bool = True,
+        shaped: Mapping[str, dict[str, Any]] | None = None,
     ) -> ActionSpace:
         by_name: dict[str, Tool] = {}
         for t in tools:
             if t.name in by_name:
                 raise ValueError(f"two tools are named {t.name!r}; tool names must be unique")
             by_name[t.name] = t
-        return cls(tools=by_name, max_calls=max_calls, allow_final_answer=allow_final_answer)
+        return cls(
+            tools=by_name,
+            max_calls=max_calls,
+            allow_final_answer=allow_final_answer,
+            shaped=dict(shaped or {}),
+        )
 
     @property
     def fingerprint(self) -> str:

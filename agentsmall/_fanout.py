@@ -33,7 +33,7 @@ from dataclasses import replace
 from typing import Any
 
 from agentsmall._actions import ActionSpace, Call, StepAction
-from agentsmall._grounding import number_pattern
+from agentsmall._numbers import number_pattern
 
 _NUMBER = r"-?\d+(?:\.\d+)?"
 _WORD = r"[A-Za-z0-9][\w'-]*"

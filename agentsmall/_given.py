@@ -15,49 +15,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
-from agentsmall._actions import Call
-from agentsmall._grounding import phrases
+from agentsmall._grounding import _NAME_PARTS, phrases, speaks_of
+from agentsmall._numbers import numbers_in
 from agentsmall._tool import Tool
 
 MAX_SPAN_WORDS = 6
 """The longest phrase offered for a string ("the Museum of Modern Art in New York" is
 longer, but names and places are mostly shorter; every added word multiplies the choices)."""
-
-_NUMBER = re.compile(r"(?<![\w.])-?\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\d.])|(?<![\w.])-?\d+(?:\.\d+)?")
-
-
-# fmt: off
-_SMALL_NUMBERS = (
-    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-    "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
-    "nineteen", "twenty",
-)
-# fmt: on
-_NUMBER_WORDS = {word: value for value, word in enumerate(_SMALL_NUMBERS)}
-_NUMBER_WORDS |= {"thirty": 30, "forty": 40, "fifty": 50, "hundred": 100, "thousand": 1000}
-_NUMBER_WORDS |= {"twice": 2, "thrice": 3, "dozen": 12, "single": 1, "double": 2, "triple": 3}
-_NUMBER_WORD = re.compile(rf"\b(?:{'|'.join(_NUMBER_WORDS)})\b", re.IGNORECASE)
-
-
-def numbers_in(text: str, *, integers_only: bool) -> list[int | float]:
-    """The numbers `text` writes, in order, each once: in digits ("1,000" as 1000) or as a
-    word ("six", "twice", "a dozen")."""
-    found: list[int | float] = []
-    matches = sorted([*_NUMBER.finditer(text), *_NUMBER_WORD.finditer(text)], key=re.Match.start)
-    for match in matches:
-        word = _NUMBER_WORDS.get(match.group().lower())
-        raw = str(word) if word is not None else match.group().replace(",", "")
-        value: int | float = float(raw) if "." in raw else int(raw)
-        if isinstance(value, float) and value.is_integer() and integers_only:
-            value = int(value)
-        if integers_only and not isinstance(value, int):
-            continue
-        if value not in found:
-            found.append(value)
-    return found
 
 
 def phrases_in(text: str, *, max_words: int = MAX_SPAN_WORDS) -> list[str]:
@@ -68,8 +34,12 @@ def phrases_in(text: str, *, max_words: int = MAX_SPAN_WORDS) -> list[str]:
 
 def given_values(schema: dict[str, Any], task: str) -> list[Any]:
     """The values `task` writes that a parameter of `schema` could take; [] for a type with
-    no such list (lists, objects, booleans, unions) or a task that writes none."""
+    no such list (objects, booleans, unions) or a task that writes none. For a list, the
+    values its items could take."""
     kind = schema.get("type")
+    if kind == "array":
+        items = schema.get("items")
+        return given_values(items, task) if isinstance(items, dict) else []
     if kind == "integer":
         return list(numbers_in(task, integers_only=True))
     if kind == "number":
@@ -81,20 +51,112 @@ def given_values(schema: dict[str, Any], task: str) -> list[Any]:
     return []
 
 
-def held_to_task(call: Call, tool: Tool, invented: Sequence[str], task: str) -> Tool | None:
-    """`tool` with each argument of `invented` (as ``tool.argument``) allowed only the values
-    `task` writes, or None when one of them has no such values."""
-    parameters = dict(tool.parameters)
+def held_to_task(
+    parameters: dict[str, Any], tool: str, invented: Sequence[str], task: str
+) -> dict[str, Any] | None:
+    """`parameters` (the arguments schema of `tool`) with each argument of `invented` (as
+    ``tool.argument``) allowed only the values `task` writes, or None when one of them has no
+    such values."""
     properties = dict(parameters.get("properties", {}))
     for qualified in invented:
-        name = qualified.removeprefix(f"{call.tool}.")
+        name = qualified.removeprefix(f"{tool}.")
         schema = properties.get(name)
         if schema is None:
             return None
         values = given_values(schema, task)
         if not values:
             return None
-        held = {k: v for k, v in schema.items() if k in ("type", "description", "title")}
-        properties[name] = {**held, "enum": values}
-    parameters["properties"] = properties
-    return replace(tool, parameters=parameters)
+        properties[name] = _held(schema, values)
+    return {**parameters, "properties": properties}
+
+
+def _held(schema: dict[str, Any], values: list[Any]) -> dict[str, Any]:
+    """`schema` allowed only `values` (for a list: each item, and no more items than there
+    are values, so a list cannot repeat its way to the token limit)."""
+    kept = {k: v for k, v in schema.items() if k in ("type", "description", "title", "minItems")}
+    if schema.get("type") == "array":
+        limit = min(schema.get("maxItems", len(values)), len(values))
+        if kept.get("minItems", 0) > limit:
+            limit = kept["minItems"]
+        return {**kept, "items": _held(schema["items"], values), "maxItems": limit}
+    return {**kept, "enum": values}
+
+
+_NAME_FILLERS = frozenset(
+    {"the", "and", "for", "with", "from", "max", "min", "num", "number", "type"}
+)
+"""Words of a parameter's name that say nothing of what it is about (``max_distance``,
+``case_type``): the task need not write them."""
+
+
+def _name_words(name: str) -> list[str]:
+    words = [w.lower() for w in _NAME_PARTS.split(name) if len(w) > 2]
+    return [w for w in words if w not in _NAME_FILLERS]
+
+
+def mentioned_optionals(tool: Tool, task: str) -> list[str]:
+    """The optional parameters of `tool` that `task` speaks of: it writes every word of the
+    parameter's name ("at a significance level of 0.05" for ``significance_level``), or one
+    of its allowed values."""
+    parameters = tool.parameters
+    required = set(parameters.get("required", ()))
+    task_words = {w.lower() for w in re.findall(r"[^\W_]+", task)}
+    lowered = task.lower()
+    mentioned = []
+    for name, schema in parameters.get("properties", {}).items():
+        if name in required:
+            continue
+        words = _name_words(name)
+        named = bool(words) and all(speaks_of(w, task_words) for w in words)
+        choices = [v for v in schema.get("enum", ()) if isinstance(v, str) and len(v) > 2]
+        if named or any(re.search(rf"\b{re.escape(v.lower())}\b", lowered) for v in choices):
+            mentioned.append(name)
+    return mentioned
+
+
+_NEGATIONS = frozenset({"not", "no", "without", "never", "nor", "few", "less", "little"})
+"""Words that turn a flag off when they come just before it ("do not include the impact",
+"without tolls", "few artistic interests", "a less detailed description")."""
+
+
+def spoken_flags(tool: Tool, task: str) -> dict[str, bool]:
+    """The boolean parameters of `tool` that `task` speaks of by name, with the value its words
+    give: on ("with details", "assuming equal variance", "include owners information"), or
+    off where a negation comes just before every mention ("don't return full text"). A flag
+    the task writes both ways ("isothermal ... not isothermal") is left to the model."""
+    words = [w.lower() for w in re.findall(r"[\w']+", task)]
+    flags: dict[str, bool] = {}
+    for name, schema in tool.parameters.get("properties", {}).items():
+        name_words = _name_words(name)
+        if schema.get("type") != "boolean" or not name_words:
+            continue
+        if not all(speaks_of(w, set(words)) for w in name_words):
+            continue
+        at = [i for i, w in enumerate(words) if speaks_of(name_words[0], {w})]
+        values = {not any(_negates(b) for b in words[max(0, i - 4) : i]) for i in at}
+        if len(values) == 1:
+            flags[name] = values.pop()
+    return flags
+
+
+def _negates(word: str) -> bool:
+    return word in _NEGATIONS or word.endswith("n't")
+
+
+def shaped_by_task(tool: Tool, task: str) -> dict[str, Any] | None:
+    """The arguments schema of `tool` as the first step of `task` decodes it, or None when
+    the task changes nothing: the optional parameters it speaks of are required
+    (`mentioned_optionals`), since a small model closes a call after its required arguments,
+    leaving out the significance level or the view the user asked for; and each flag it
+    speaks of by name holds the value its words give (`spoken_flags`), since the model reads
+    "assuming equal variance" as often as not as ``false``. What the call's values may be
+    otherwise is unchanged, and grounding still treats the optional ones as optional."""
+    mentioned = mentioned_optionals(tool, task)
+    flags = spoken_flags(tool, task)
+    if not mentioned and not flags:
+        return None
+    properties = dict(tool.parameters.get("properties", {}))
+    for name, value in flags.items():
+        properties[name] = {**properties[name], "const": value}
+    required = list(dict.fromkeys([*tool.parameters.get("required", ()), *mentioned, *flags]))
+    return {**tool.parameters, "properties": properties, "required": required}

@@ -40,19 +40,12 @@ from dataclasses import replace
 from typing import Any
 
 from agentsmall._actions import Call, StepAction
+from agentsmall._numbers import is_written, number_pattern
 from agentsmall._tool import Tool
 
 _NAME_PARTS = re.compile(r"[_\W]+|(?<=[a-z])(?=[A-Z])")
 _EDGE_PUNCTUATION = ".,;:!?'\"`"
 """Stripped from both ends of a string before looking for it ("Dara Inc." in "'Dara Inc'")."""
-
-
-def number_pattern(value: float) -> str:
-    """A regex alternation of the ways `value` is written: `10.0` also as "10"."""
-    forms = {repr(value)}
-    if isinstance(value, float) and value.is_integer():
-        forms.add(str(int(value)))
-    return "|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True))
 
 
 def is_grounded(name: str, value: Any, context: str) -> bool:
@@ -61,15 +54,23 @@ def is_grounded(name: str, value: Any, context: str) -> bool:
         words = [w.lower() for w in _NAME_PARTS.split(name) if len(w) > 2]
         return any(w in context for w in words)
     if isinstance(value, int | float):
-        return bool(re.search(rf"(?<![\d.])(?:{number_pattern(value)})(?!\d)", context))
+        return is_written(value, context)
     if isinstance(value, str):
         text = value.strip().strip(_EDGE_PUNCTUATION).strip().lower()
+        if re.fullmatch(r"[^\W\d_]{4,}", text):  # one word: "tolls" for "toll roads"
+            return speaks_of(text, _words(context))
         return bool(text) and text in context
     if isinstance(value, list):
         return bool(value) and all(is_grounded(name, v, context) for v in value)
     if isinstance(value, dict):
         return bool(value) and all(is_grounded(k, v, context) for k, v in value.items())
     return False
+
+
+def speaks_of(word: str, words: set[str]) -> bool:
+    """Whether `words` (lower-cased) hold `word` or a form of it: "owners" for "owner",
+    "avoiding" for "avoid", "toll" for "tolls"."""
+    return any(w.startswith(word) or (len(w) >= 4 and word.startswith(w)) for w in words)
 
 
 _PLACEHOLDER = re.compile(r"<[^<>]*>")

@@ -36,7 +36,7 @@ from agentsmall._escalation import (
     problem_of,
 )
 from agentsmall._fanout import fan_out
-from agentsmall._given import held_to_task
+from agentsmall._given import held_to_task, shaped_by_task
 from agentsmall._grounding import changes, check_action, conversation_text, invented_values
 from agentsmall._native import NativePlanner
 from agentsmall._prompts import prompts
@@ -336,7 +336,9 @@ class Agent:
                         if self.escalator
                         else []
                     )
-                    space, constraint = self._step_space(step, run.gate if first else None, rows)
+                    space, constraint = self._step_space(
+                        step, run.gate if first else None, rows, task if first else None
+                    )
 
                     def on_text(text: str, step: int = step) -> None:
                         emit(Event("text", step, {"text": text}))
@@ -766,11 +768,17 @@ class Agent:
         if gate is None or not gate.must_call or not action.calls:
             return None
         call = action.calls[0]
-        tool = held_to_task(call, space.tools[call.tool], invented, task)
-        if tool is None:
+        tool = space.tools[call.tool]
+        arguments = held_to_task(
+            space.shaped.get(tool.name, tool.parameters), tool.name, invented, task
+        )
+        if arguments is None:
             return None
         held = ActionSpace.from_tools(
-            [tool], max_calls=self.actions.max_calls, allow_final_answer=False
+            [tool],
+            max_calls=self.actions.max_calls,
+            allow_final_answer=False,
+            shaped={tool.name: arguments},
         )
         return held, JsonSchemaConstraint(held.schema, list_of_unique_items=True)
 
@@ -870,11 +878,15 @@ class Agent:
         gate's decision (None when there is no gate): what an evaluation of single steps needs.
         (Escalation rules are left out: they depend on the run.)"""
         gate = self._decide_tools(task)
-        space, constraint = self._step_space(1, gate, [])
+        space, constraint = self._step_space(1, gate, [], task)
         return space, constraint, gate
 
     def _step_space(
-        self, step: int, gate: GateDecision | None, escalations: Sequence[dict[str, Any]]
+        self,
+        step: int,
+        gate: GateDecision | None,
+        escalations: Sequence[dict[str, Any]],
+        task: str | None = None,
     ) -> tuple[ActionSpace, JsonSchemaConstraint]:
         """The action space of planner step `step` and its constraint.
 
@@ -883,7 +895,8 @@ class Agent:
         answers (`_decide_tools` has already let `must_use_tool` override that). With
         escalation the rules of `agentsmall._escalation` apply too: no ``escalate`` on the
         step after an escalation, and a task the reasoner answered before step 1 frees step 1
-        from any duty to call (`escalations`: the run's escalation rows).
+        from any duty to call (`escalations`: the run's escalation rows). Step 1 of `task`
+        decodes arguments shaped by the task (`ActionSpace.shaped`).
         """
         tools = self.tools
         must_call = step == 1 and self.must_use_tool
@@ -898,10 +911,16 @@ class Agent:
             if offer:
                 tools = tools + self.escalator.tools
         must_call = must_call and bool(tools)  # with no tool to call, the step may answer
-        key = (must_call, tuple(t.name for t in tools))
+        shaped: dict[str, dict[str, Any]] = {}
+        if step == 1 and task is not None:
+            shaped = {t.name: schema for t in tools if (schema := shaped_by_task(t, task))}
+        key = (must_call, tuple(t.name for t in tools), json.dumps(shaped, sort_keys=True))
         if key not in self._spaces:
             space = ActionSpace.from_tools(
-                tools, max_calls=self.actions.max_calls, allow_final_answer=not must_call
+                tools,
+                max_calls=self.actions.max_calls,
+                allow_final_answer=not must_call,
+                shaped=shaped,
             )
             if space.schema == self.actions.schema:
                 self._spaces[key] = (self.actions, self.constraint)

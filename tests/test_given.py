@@ -5,12 +5,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
 from agentsmall import Agent, tool
 from agentsmall._actions import Call
-from agentsmall._given import given_values, held_to_task, numbers_in, phrases_in
+from agentsmall._given import (
+    given_values,
+    held_to_task,
+    mentioned_optionals,
+    numbers_in,
+    phrases_in,
+    spoken_flags,
+)
 from agentsmall.agent import Event
 from agentsmall.models import ScriptedModel
 
@@ -39,7 +47,9 @@ def test_phrases_do_not_start_or_end_with_a_function_word() -> None:
         ({"type": "number"}, [3, 12, 2.5]),
         ({"type": "string", "maxLength": 6}, ["Boil", "eggs", "Boil 3", "3 eggs"]),
         ({"type": "string", "enum": ["a", "b"]}, []),  # the schema gives its values already
-        ({"type": "array", "items": {"type": "integer"}}, []),
+        ({"type": "array", "items": {"type": "integer"}}, [3, 12]),  # what its items could be
+        ({"type": "array", "items": {"type": "boolean"}}, []),
+        ({"type": "array"}, []),
         ({"type": "boolean"}, []),
     ],
 )
@@ -65,15 +75,23 @@ def tag(labels: list[str]) -> str:
 
 
 def test_an_invented_argument_is_held_to_the_tasks_values() -> None:
-    call = Call("weather", {"city": "London"})
-    held = held_to_task(call, weather, ["weather.city"], "Will it rain in Oslo?")
-    assert held is not None and held.name == "weather"
-    city = held.parameters["properties"]["city"]
+    held = held_to_task(weather.parameters, "weather", ["weather.city"], "Will it rain in Oslo?")
+    assert held is not None
+    city = held["properties"]["city"]
     assert city["type"] == "string" and "Oslo" in city["enum"] and "London" not in city["enum"]
-    assert held.parameters["properties"]["days"] == weather.parameters["properties"]["days"]
+    assert held["properties"]["days"] == weather.parameters["properties"]["days"]
     assert weather.parameters["properties"]["city"].get("enum") is None  # a copy: unchanged
-    no_list = held_to_task(Call("tag", {"labels": ["x"]}), tag, ["tag.labels"], "Tag it: cat")
-    assert no_list is None
+    no_value = held_to_task(weather.parameters, "weather", ["weather.city"], "3 4")
+    assert no_value is None  # the task writes no phrase a city could be
+
+
+def test_an_invented_list_is_held_to_the_tasks_values_for_each_item() -> None:
+    held = held_to_task(tag.parameters, "tag", ["tag.labels"], "Tag the photo: cat, beach.")
+    assert held is not None
+    labels = held["properties"]["labels"]
+    assert labels["type"] == "array" and {"cat", "beach"} <= set(labels["items"]["enum"])
+    assert "dog" not in labels["items"]["enum"]
+    assert labels["maxItems"] == len(labels["items"]["enum"])  # no list longer than its values
 
 
 def relevant_to_weather(context: str, continuation: str) -> float:
@@ -144,3 +162,77 @@ def test_a_held_call_that_still_invents_answers_instead(
     assert [w["held"] for w in withheld] == [True, False]
     assert not [e for e in events if e.kind == "tool_call"]
     assert (result.status, result.output) == ("completed", "Which hotel?")
+
+
+@tool
+def ttest(
+    sample1: list[float],
+    sample2: list[float],
+    significance_level: float = 0.05,
+    alternative: Literal["two-sided", "less", "greater"] = "two-sided",
+    max_iterations: int = 100,
+) -> str:
+    """Compare two independent samples."""
+    return "p = 0.2"
+
+
+@pytest.mark.parametrize(
+    ("task", "expected"),
+    [
+        ("Test [1, 2] against [3, 4].", []),
+        ("Test [1, 2] against [3, 4] at a significance level of 0.01.", ["significance_level"]),
+        ("Test [1, 2] against [3, 4], one-sided: greater.", ["alternative"]),  # an allowed value
+        ("Test [1, 2] against [3, 4] in at most 20 iterations.", ["max_iterations"]),  # a form
+        ("Test [1, 2] against [3, 4]; significance does not matter.", []),  # "level" is not said
+    ],
+)
+def test_optional_arguments_the_task_speaks_of(task: str, expected: list[str]) -> None:
+    assert mentioned_optionals(ttest, task) == expected
+
+
+@tool
+def case(case_number: str, with_verdict: bool = False, full_text: bool = True) -> str:
+    """Look up a court case."""
+    return "found"
+
+
+@pytest.mark.parametrize(
+    ("task", "expected"),
+    [
+        ("Case 12-A.", {}),
+        ("Case 12-A with its verdict.", {"with_verdict": True}),
+        (
+            "Case 12-A, verdict too, but don't return the full text.",
+            {"with_verdict": True, "full_text": False},
+        ),
+        ("Case 12-A without the full text.", {"full_text": False}),
+        ("Case 12-A in full text, then case 12-B not in full text.", {}),  # both ways: the model's
+    ],
+)
+def test_flags_the_task_speaks_of_hold_the_value_its_words_give(task: str, expected: dict) -> None:
+    assert spoken_flags(case, task) == expected
+
+
+def test_the_first_step_decodes_arguments_shaped_by_the_task(
+    tmp_path: Path, closing: list[Agent]
+) -> None:
+    agent = Agent(
+        ScriptedModel([]), tools=[weather, case], memory=tmp_path / "m.db", tool_gate=None
+    )
+    closing.append(agent)
+    space, _, _ = agent.first_step(
+        "The weather in Oslo for the next 3 days, and case 7 with verdict?"
+    )
+    assert set(space.shaped) == {"weather", "case"}
+    weather_branch, case_branch = space.schema["anyOf"][0]["items"]["anyOf"]
+    assert weather_branch["properties"]["arguments"]["required"] == ["city", "days"]
+    verdict = case_branch["properties"]["arguments"]["properties"]["with_verdict"]
+    assert verdict["const"] is True
+    assert case_branch["properties"]["arguments"]["required"] == ["case_number", "with_verdict"]
+    assert weather.parameters["required"] == ["city"]  # the tool itself is unchanged
+    assert space.accepts([Call("weather", {"city": "Oslo", "days": 3})])
+    assert not space.accepts([Call("weather", {"city": "Oslo"})])
+    plain, _, _ = agent.first_step("The weather in Oslo?")
+    assert plain.shaped == {}
+    step_two, _ = agent._step_space(2, None, [])
+    assert step_two.shaped == {}  # only the first step reads the task

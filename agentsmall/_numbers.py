@@ -1,0 +1,63 @@
+"""Numbers as a task writes them: in digits ("2,000,000", "0.05") or in words ("three").
+
+Grounding (`agentsmall._grounding`), the held retry (`agentsmall._given`) and the fan-out
+(`agentsmall._fanout`) all ask where a number is written; they ask here, so a value the task
+writes as "$2,000,000" or "three days" is found by every one of them.
+"""
+
+from __future__ import annotations
+
+import re
+
+_NUMBER = re.compile(r"(?<![\w.])-?\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\d.])|(?<![\w.])-?\d+(?:\.\d+)?")
+
+
+# fmt: off
+_SMALL_NUMBERS = (
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+    "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
+    "nineteen", "twenty",
+)
+# fmt: on
+_NUMBER_WORDS = {word: value for value, word in enumerate(_SMALL_NUMBERS)}
+_NUMBER_WORDS |= {"thirty": 30, "forty": 40, "fifty": 50, "hundred": 100, "thousand": 1000}
+_NUMBER_WORDS |= {"twice": 2, "thrice": 3, "dozen": 12, "single": 1, "double": 2, "triple": 3}
+_NUMBER_WORD = re.compile(rf"\b(?:{'|'.join(_NUMBER_WORDS)})\b", re.IGNORECASE)
+
+
+def numbers_in(text: str, *, integers_only: bool) -> list[int | float]:
+    """The numbers `text` writes, in order, each once: in digits ("1,000" as 1000) or as a
+    word ("six", "twice", "a dozen")."""
+    found: list[int | float] = []
+    matches = sorted([*_NUMBER.finditer(text), *_NUMBER_WORD.finditer(text)], key=re.Match.start)
+    for match in matches:
+        word = _NUMBER_WORDS.get(match.group().lower())
+        raw = str(word) if word is not None else match.group().replace(",", "")
+        value: int | float = float(raw) if "." in raw else int(raw)
+        if isinstance(value, float) and value.is_integer() and integers_only:
+            value = int(value)
+        if integers_only and not isinstance(value, int):
+            continue
+        if value not in found:
+            found.append(value)
+    return found
+
+
+def number_pattern(value: float) -> str:
+    """A regex alternation of the ways `value` is written in digits: `10.0` also as "10",
+    `2000000` also as "2,000,000"."""
+    forms = {repr(value)}
+    if isinstance(value, float) and value.is_integer():
+        forms.add(str(int(value)))
+    if float(value).is_integer() and abs(value) >= 1000:
+        forms.add(f"{int(value):,}")
+    return "|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True))
+
+
+def is_written(value: float, text: str) -> bool:
+    """Whether `text` writes the number `value`: in digits (10 in "10 m", not in "100", 2000
+    not in "2,000,000"), or as a word ("three" for 3)."""
+    digits = rf"(?<![\d.])(?<!\d,)(?:{number_pattern(value)})(?!\d|,\d)"
+    if re.search(digits, text):
+        return True
+    return any(_NUMBER_WORDS.get(w.lower()) == value for w in _NUMBER_WORD.findall(text))
