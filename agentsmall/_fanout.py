@@ -103,6 +103,42 @@ def enumeration(value: Any, text: str) -> list[str]:
     return []
 
 
+_FRAME_FILLERS = frozenset({"of", "and", "or", "to", "in", "at", "for", "with", "by", "from", "on"})
+
+
+def framed(value: Any, text: str) -> list[str]:
+    """The values written, in text order, after the same words as `value` is in `text`
+    ("the factorial of 5, the factorial of 3, then the factorial of 4"; "Ann weighs 60 kg,
+    Bob weighs 80 kg"), or [] when those words frame no other value of its shape. The two
+    words before the value are tried, then the one; a frame needs a word that is more than a
+    function word, and a frame of one word needs four letters."""
+    item = _item_pattern(value)
+    if item is None:
+        return []
+    written = number_pattern(value) if isinstance(value, int | float) else re.escape(value)
+    for size in (2, 1):
+        words_before = r"\W+".join([r"([A-Za-z]+)"] * size)
+        first = re.search(rf"\b{words_before}\s+(?:{written})(?![\w.])", text, re.IGNORECASE)
+        if first is None:
+            continue
+        words = list(first.groups())
+        if all(w.lower() in _NOT_ITEMS | _FRAME_FILLERS for w in words):
+            continue
+        if size == 1 and len(words[0]) < 4:
+            continue
+        frame = r"\W+".join(re.escape(w) for w in words)
+        items = [
+            m.group(1) for m in re.finditer(rf"\b{frame}\s+({item})(?![\w.])", text, re.IGNORECASE)
+        ]
+        if any(i.split()[0].lower() in _NOT_ITEMS | _FRAME_FILLERS for i in items):
+            continue  # "the two celestial bodies and the unit": words, not values
+        if isinstance(value, str) and value.istitle() and not all(i.istitle() for i in items):
+            continue
+        if len(set(items)) > 1:
+            return items
+    return []
+
+
 def _same_number(raw: str, value: Any) -> bool:
     try:
         return float(raw) == float(value)
@@ -141,7 +177,8 @@ def fan_out(action: StepAction, space: ActionSpace, task: str) -> StepAction:
     seen = {_key(c) for c in calls}
     added = 0
     for call in action.calls:
-        for variant in _variants(call, space, task):
+        # Frames describe one case per call: read only when the model wrote a single call.
+        for variant in _variants(call, space, task, frames=len(action.calls) == 1):
             if len(calls) >= space.max_calls:
                 break
             key = _key(variant)
@@ -158,23 +195,30 @@ def _key(call: Call) -> str:
     return json.dumps([call.tool, call.arguments], sort_keys=True)
 
 
-def _variants(call: Call, space: ActionSpace, task: str) -> list[Call]:
+def _variants(call: Call, space: ActionSpace, task: str, *, frames: bool) -> list[Call]:
     tool = space.tools.get(call.tool)
     if tool is None:
         return []
     properties = tool.parameters.get("properties", {})
     listed: dict[str, list[Any]] = {}
+    cases: dict[str, list[Any]] = {}
     for name, value in call.arguments.items():
+        schema = properties.get(name, {})
         items = enumeration(value, task)
-        typed = [_typed(raw, properties.get(name, {})) for raw in items]
-        if not items or any(v is None for v in typed):
-            continue
-        others = [str(v).lower() for n, v in call.arguments.items() if n != name]
-        siblings = [str(v).lower() for v in typed if v != value]
-        if any(s in o or o in s for s in siblings for o in others if o):
-            continue  # the list belongs to several arguments of this call
-        listed[name] = typed
-    if not listed:
+        typed = [_typed(raw, schema) for raw in items]
+        if items and all(v is not None for v in typed):
+            others = [str(v).lower() for n, v in call.arguments.items() if n != name]
+            siblings = [str(v).lower() for v in typed if v != value]
+            if not any(s in o or o in s for s in siblings for o in others if o):
+                listed[name] = typed
+                continue
+            # else the list belongs to several arguments of this call
+        described = [_typed(raw, schema) for raw in framed(value, task)] if frames else []
+        if described and all(v is not None for v in described):
+            others = [v for n, v in call.arguments.items() if n != name]
+            if not any(v != value and v in others for v in described):
+                cases[name] = described  # else the frame holds several arguments' values
+    if not listed and not cases:
         return []
     names = list(listed)
     lengths = {len(listed[n]) for n in names}
@@ -182,6 +226,12 @@ def _variants(call: Call, space: ActionSpace, task: str) -> list[Call]:
         combinations = list(zip(*(listed[n] for n in names), strict=True))
     else:
         combinations = list(itertools.product(*(listed[n] for n in names)))
+    if cases:  # framed values go together, the nth of each: one described case per call
+        if len({len(v) for v in cases.values()}) > 1:
+            return []
+        names += list(cases)
+        described_cases = list(zip(*cases.values(), strict=True))
+        combinations = [(*c, *d) for c in combinations for d in described_cases]
     return [
         Call(call.tool, {**call.arguments, **dict(zip(names, combo, strict=True))})
         for combo in combinations

@@ -94,17 +94,27 @@ def _name_words(name: str) -> list[str]:
     return [w for w in words if w not in _NAME_FILLERS]
 
 
+def _written_in_a_task(schema: dict[str, Any]) -> bool:
+    """Whether a value of `schema` is one a task writes out: a scalar or a list of scalars,
+    not an object (a "deck" of cards the user only named)."""
+    if schema.get("type") == "array":
+        items = schema.get("items")
+        return isinstance(items, dict) and _written_in_a_task(items)
+    return schema.get("type") in ("string", "integer", "number", "boolean") or "enum" in schema
+
+
 def mentioned_optionals(tool: Tool, task: str) -> list[str]:
     """The optional parameters of `tool` that `task` speaks of: it writes every word of the
     parameter's name ("at a significance level of 0.05" for ``significance_level``), or one
-    of its allowed values."""
+    of its allowed values. Only parameters whose values a task writes out (scalars, lists of
+    them) count."""
     parameters = tool.parameters
     required = set(parameters.get("required", ()))
     task_words = {w.lower() for w in re.findall(r"[^\W_]+", task)}
     lowered = task.lower()
     mentioned = []
     for name, schema in parameters.get("properties", {}).items():
-        if name in required:
+        if name in required or not _written_in_a_task(schema):
             continue
         words = _name_words(name)
         named = bool(words) and all(speaks_of(w, task_words) for w in words)

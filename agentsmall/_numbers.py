@@ -44,14 +44,16 @@ def numbers_in(text: str, *, integers_only: bool) -> list[int | float]:
 
 
 def number_pattern(value: float) -> str:
-    """A regex alternation of the ways `value` is written in digits: `10.0` also as "10",
-    `2000000` also as "2,000,000"."""
+    """A regex alternation of the ways `value` is written in digits: `10.0` also as "10" or
+    "10.00", `2000000` also as "2,000,000"."""
     forms = {repr(value)}
     if isinstance(value, float) and value.is_integer():
         forms.add(str(int(value)))
     if float(value).is_integer() and abs(value) >= 1000:
         forms.add(f"{int(value):,}")
-    return "|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True))
+    # A decimal may be written with trailing zeros: -74.006 as "-74.0060".
+    patterns = [re.escape(f) + ("0*" if "." in f else "") for f in forms]
+    return "|".join(sorted(patterns, key=len, reverse=True))
 
 
 def is_written(value: float, text: str) -> bool:

@@ -9,7 +9,7 @@ from typing import Literal
 import pytest
 
 from agentsmall._actions import ActionSpace, Call, StepAction
-from agentsmall._fanout import enumeration, fan_out
+from agentsmall._fanout import enumeration, fan_out, framed
 from agentsmall._tool import tool
 from agentsmall.agent import Agent, Event
 from agentsmall.models import ScriptedModel
@@ -18,11 +18,17 @@ from agentsmall.models import ScriptedModel
 @pytest.mark.parametrize(
     ("value", "text", "items"),
     [
-        ("nucleus", "proteins of the nucleus, mitochondria, and cytoplasm, and can you list them",
-         ["nucleus", "mitochondria", "cytoplasm"]),
+        (
+            "nucleus",
+            "proteins of the nucleus, mitochondria, and cytoplasm, and can you list them",
+            ["nucleus", "mitochondria", "cytoplasm"],
+        ),
         ("iron", "melting points of water and iron", ["water", "iron"]),  # not the first item
-        ("Homo sapiens", "genes in Homo sapiens and Pan troglodytes (chimpanzee)",
-         ["Homo sapiens", "Pan troglodytes"]),
+        (
+            "Homo sapiens",
+            "genes in Homo sapiens and Pan troglodytes (chimpanzee)",
+            ["Homo sapiens", "Pan troglodytes"],
+        ),
         ("Paris", "Is it raining in Paris or London?", ["Paris", "London"]),
         (3, "circles of radius 3, 5 and 7", ["3", "5", "7"]),
         (0, "at sea levels of 0 meters and 1000 meters", ["0", "1000"]),  # a unit after each
@@ -122,13 +128,58 @@ def test_nothing_is_added_where_one_call_was_asked() -> None:
         ([Call("pick", {"size": "small"})], "Pick small or medium."),  # medium: not in the enum
         # "York City and Los Angeles" is a list of two-word names, but "York City" is part of
         # the other argument's value:
-        ([Call("route", {"origin": "New York City", "destination": "Los Angeles"})],
-         "Distance between New York City and Los Angeles."),
+        (
+            [Call("route", {"origin": "New York City", "destination": "Los Angeles"})],
+            "Distance between New York City and Los Angeles.",
+        ),
     ]
     for calls, task in cases:
         action = _fanned(calls, task, add, proteins, pick, route)
         assert action.calls == tuple(calls)
         assert action.calls_added == 0
+
+
+@pytest.mark.parametrize(
+    ("value", "text", "items"),
+    [
+        (5, "the factorial of 5, the factorial of 3, then the factorial of 4", ["5", "3", "4"]),
+        (
+            "Venus",
+            "between Mars and Venus, and then between Mars and Jupiter",
+            ["Venus", "Jupiter"],
+        ),
+        (85, "one person weighs 85 kg, the other person weighs 60 kg", ["85", "60"]),
+        # Not frames of other values:
+        (5, "the factorial of 5", []),
+        (10, "a triangle with base 10 and height 5", []),
+        (2, "the sum of 2 and of 3", []),  # "of" and "and" alone frame nothing
+        ("Mars", "the two bodies Mars and Venus, and the two bodies and the unit", []),
+    ],
+)
+def test_frames(value: object, text: str, items: list[str]) -> None:
+    assert framed(value, text) == items
+
+
+@tool
+def bmi(weight: int, height: int) -> float:
+    """Body mass index."""
+    return weight / height**2
+
+
+def test_one_call_per_described_case_when_the_model_wrote_one() -> None:
+    task = "Ann weighs 60 kg and stands 160 cm tall; Bob weighs 80 kg and stands 180 cm tall."
+    action = _fanned([Call("bmi", {"weight": 60, "height": 160})], task, bmi)
+    assert [c.arguments for c in action.calls] == [
+        {"weight": 60, "height": 160},
+        {"weight": 80, "height": 180},  # the nth value of each frame together
+    ]
+    # Frames that hold the values of several arguments of one call add nothing:
+    mixed = "Mix 20 kg at 30 degrees with 15 kg at 60 degrees."
+    same = [Call("add", {"a": 30, "b": 60})]
+    assert _fanned(same, mixed, add).calls == tuple(same)
+    # Two calls written: frames are not read (the model chose its cases).
+    two = [Call("bmi", {"weight": 60, "height": 160}), Call("bmi", {"weight": 60, "height": 180})]
+    assert _fanned(two, task, bmi).calls_added == 0
 
 
 def test_the_step_keeps_its_call_limit_and_no_duplicates() -> None:
@@ -158,9 +209,7 @@ def test_the_agent_runs_the_added_calls_on_its_first_step(
     ran = [e.data["arguments"] for e in events if e.kind == "tool_call"]
     assert ran == [{"compartment": "nucleus"}, {"compartment": "ribosome"}]
 
-    plain = Agent(
-        ScriptedModel(replies), tools=[proteins], memory=tmp_path / "n.db", fan_out=False
-    )
+    plain = Agent(ScriptedModel(replies), tools=[proteins], memory=tmp_path / "n.db", fan_out=False)
     closing.append(plain)
     events = []
     plain.run(task, on_event=events.append)

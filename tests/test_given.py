@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 import pytest
+from pydantic import BaseModel
 
 from agentsmall import Agent, tool
 from agentsmall._actions import Call
@@ -162,6 +163,21 @@ def test_a_held_call_that_still_invents_answers_instead(
     assert [w["held"] for w in withheld] == [True, False]
     assert not [e for e in events if e.kind == "tool_call"]
     assert (result.status, result.output) == ("completed", "Which hotel?")
+
+
+class Card(BaseModel):
+    rank: str
+    suit: str
+
+
+@tool
+def find_card(rank: str, deck: list[Card] = []) -> str:  # noqa: B006
+    """Find a card in a deck."""
+    return rank
+
+
+def test_an_object_the_task_only_names_is_not_required() -> None:
+    assert mentioned_optionals(find_card, "Find the Queen in the deck.") == []
 
 
 @tool
