@@ -80,6 +80,10 @@ class StepAction:
     task writes (`agentsmall._given`)."""
     held: bool = False
     """Whether the step decoded again is the held call (see `invented`), not an answer."""
+    repeated: tuple[str, ...] = ()
+    """Free-text arguments (``tool.argument``) of the call the step first chose that repeated
+    an earlier argument's value (``county`` = ``case_number``): the step was decoded again with
+    them held to the task's other values (`agentsmall._given.repeated_arguments`)."""
     calls_added: int = 0
     """Calls the agent added for the other values of a list in the task (`agentsmall._fanout`)."""
 

@@ -14,9 +14,10 @@ answers as before.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from agentsmall._actions import Call
 from agentsmall._grounding import _NAME_PARTS, phrases, speaks_of
 from agentsmall._numbers import numbers_in
 from agentsmall._tool import Tool
@@ -52,11 +53,17 @@ def given_values(schema: dict[str, Any], task: str) -> list[Any]:
 
 
 def held_to_task(
-    parameters: dict[str, Any], tool: str, invented: Sequence[str], task: str
+    parameters: dict[str, Any],
+    tool: str,
+    invented: Sequence[str],
+    task: str,
+    *,
+    not_like: Mapping[str, str] | None = None,
 ) -> dict[str, Any] | None:
     """`parameters` (the arguments schema of `tool`) with each argument of `invented` (as
     ``tool.argument``) allowed only the values `task` writes, or None when one of them has no
-    such values."""
+    such values. `not_like` (argument -> text) leaves out, for that argument, every value that
+    is part of that text or holds it (the value another argument already took)."""
     properties = dict(parameters.get("properties", {}))
     for qualified in invented:
         name = qualified.removeprefix(f"{tool}.")
@@ -64,10 +71,20 @@ def held_to_task(
         if schema is None:
             return None
         values = given_values(schema, task)
+        avoid = (not_like or {}).get(name)
+        if avoid is not None:
+            taken = avoid.lower()
+            values = [
+                v for v in values if str(v).lower() not in taken and taken not in str(v).lower()
+            ]
         if not values:
             return None
         properties[name] = _held(schema, values)
     return {**parameters, "properties": properties}
+
+
+def _overlap(a: str, b: str) -> bool:
+    return a in b or b in a
 
 
 def _held(schema: dict[str, Any], values: list[Any]) -> dict[str, Any]:
@@ -170,3 +187,28 @@ def shaped_by_task(tool: Tool, task: str) -> dict[str, Any] | None:
         properties[name] = {**properties[name], "const": value}
     required = list(dict.fromkeys([*tool.parameters.get("required", ()), *mentioned, *flags]))
     return {**tool.parameters, "properties": properties, "required": required}
+
+
+def repeated_arguments(call: Call, tool: Tool) -> dict[str, str]:
+    """The free-text arguments of `call` (no enum, no const) that repeat the value of an
+    argument written before them, with that value: ``county="CA123456"`` after
+    ``case_number="CA123456"``, ``court="AL2562"`` after ``docket="2022/AL2562"``. A small
+    model copies the value it just wrote into the next slot where the task names another
+    ("... in San Diego County"). A value that is only part of an earlier one counts when it
+    has a digit (a code), not for words: "Chicago" after "Hilton Hotel in Chicago" is no
+    copy."""
+    properties = tool.parameters.get("properties", {})
+    earlier: list[str] = []
+    repeated: dict[str, str] = {}
+    for name, value in call.arguments.items():
+        if not isinstance(value, str) or len(value.strip()) < 3:
+            continue
+        text = value.strip().lower()
+        schema = properties.get(name, {})
+        free = schema.get("type") == "string" and not {"enum", "const"} & schema.keys()
+        for before in earlier:
+            if free and (text == before or (text in before and re.search(r"\d", text))):
+                repeated[name] = before
+                break
+        earlier.append(text)
+    return repeated

@@ -36,7 +36,7 @@ from agentsmall._escalation import (
     problem_of,
 )
 from agentsmall._fanout import fan_out
-from agentsmall._given import held_to_task, shaped_by_task
+from agentsmall._given import held_to_task, repeated_arguments, shaped_by_task
 from agentsmall._grounding import changes, check_action, conversation_text, invented_values
 from agentsmall._native import NativePlanner
 from agentsmall._prompts import prompts
@@ -121,7 +121,9 @@ class Event:
     "step_started", "text" (streamed output), "arguments_left_out" (optional arguments, and
     further calls, the conversation does not ground), "copies_repaired" (names the model
     miscopied from the task, replaced by what the task writes), "call_withheld" (a first call with
-    required values nothing gave: the step answers instead), "percentages_as_fractions"
+    required values nothing gave: the step answers instead), "arguments_repeated" (a first call
+    whose free-text argument repeats an earlier one's value: decoded again, `redone`, with the
+    task's other values), "percentages_as_fractions"
     (numbers the task wrote as percentages, passed as fractions), "calls_added" (calls for the other
     values of a list in the task), "tool_call", "tool_result", "step_error",
     "escalation" (data: `Escalation.as_dict()`), "final_answer", "run_finished".
@@ -190,8 +192,11 @@ class Agent:
     with nothing new, is dropped; "5%" goes to a rate as 0.05; on the first step, names the
     model miscopied from the task are repaired, and a call whose required values nothing gave
     is withheld and the step decoded again to answer (JSON planner, not with `must_use_tool`).
-    `fan_out`: when the first step's call takes one value of a list in the task ("the nucleus,
-    mitochondria and cytoplasm"), the call is repeated for the other values
+    It also shapes what the first step decodes by the task (`agentsmall._given.shaped_by_task`):
+    optional arguments the task speaks of are required, flags it names hold the value its words
+    give. `fan_out`: when the first step's call takes one value of a list in the task ("the
+    nucleus, mitochondria and cytoplasm"), or of values framed by the same words ("the
+    factorial of 5, the factorial of 3"), the call is repeated for the other values
     (`agentsmall._fanout`).
     """
 
@@ -405,6 +410,7 @@ class Agent:
                         for kind, data in changes(action):
                             emit(Event(kind, step, data))
                         invented = self.invented_in(action, space, context) if first else []
+                        redone = None
                         if invented:
                             redone = await self._instead_of_invented(
                                 run,
@@ -418,16 +424,20 @@ class Agent:
                                 on_text,
                                 emit,
                             )
-                            if redone is not None:
-                                action, generation = redone
-                                record = replace(
-                                    record,
-                                    raw_output=generation.text,
-                                    output_tokens=generation.output_tokens,
-                                )
-                                for key in ("output_tokens", "forced_tokens"):
-                                    stats[key] += getattr(generation, key)
-                                stats["generation_seconds"] += generation.seconds
+                        elif first:
+                            redone = await self._instead_of_repeated(
+                                run, step, space, action, task, context, on_text, emit
+                            )
+                        if redone is not None:
+                            action, generation = redone
+                            record = replace(
+                                record,
+                                raw_output=generation.text,
+                                output_tokens=generation.output_tokens,
+                            )
+                            for key in ("output_tokens", "forced_tokens"):
+                                stats[key] += getattr(generation, key)
+                            stats["generation_seconds"] += generation.seconds
                     if self.fan_out and first:
                         action = fan_out(action, space, task)
                         if action.calls_added:
@@ -798,6 +808,80 @@ class Agent:
             return None
         return replace(checked, invented=tuple(invented), held=True)
 
+    def unrepeated_step(
+        self, action: StepAction, space: ActionSpace, task: str
+    ) -> tuple[list[str], ActionSpace, JsonSchemaConstraint] | None:
+        """The step to decode instead of a first call whose free-text arguments repeat an
+        earlier argument's value (`_given.repeated_arguments`): the same tool, those arguments
+        held to the task's values other than that one. None when there is no such argument,
+        or no other value to hold it to. Returns the arguments as ``tool.argument`` too."""
+        if self.native is not None or not action.calls:
+            return None
+        call = action.calls[0]
+        tool = space.tools.get(call.tool)
+        if tool is None or call.tool == ESCALATE:
+            return None
+        repeated = repeated_arguments(call, tool)
+        names = [f"{call.tool}.{name}" for name in repeated]
+        decoded = space.shaped.get(tool.name, tool.parameters)
+        arguments = held_to_task(decoded, tool.name, names, task, not_like=repeated)
+        if not repeated or arguments is None:
+            return None
+        held = ActionSpace.from_tools(
+            [tool],
+            max_calls=self.actions.max_calls,
+            allow_final_answer=False,
+            shaped={tool.name: arguments},
+        )
+        return names, held, JsonSchemaConstraint(held.schema, list_of_unique_items=True)
+
+    def accept_unrepeated(
+        self,
+        action: StepAction,
+        held: ActionSpace,
+        repeated: Sequence[str],
+        *,
+        task: str,
+        context: str,
+    ) -> StepAction | None:
+        """The action of a step decoded again in `held` (`unrepeated_step`), checked as any
+        first step is; None when it invents a value."""
+        checked = check_action(action, held.tools, task=task, context=context, first_step=True)
+        if not checked.calls or self.invented_in(checked, held, context):
+            return None
+        return replace(checked, repeated=tuple(repeated))
+
+    async def _instead_of_repeated(
+        self,
+        run: _Run,
+        step: int,
+        space: ActionSpace,
+        action: StepAction,
+        task: str,
+        context: str,
+        on_text: Callable[[str], None],
+        emit: EventCallback,
+    ) -> tuple[StepAction, Generation] | None:
+        """The first step's call repeats a value in another argument: the step is decoded
+        again with those arguments held to the task's other values (`unrepeated_step`). None
+        when there is nothing to redo, or the redone call is cut off or invents a value: the
+        step keeps its call."""
+        redo = self.unrepeated_step(action, space, task)
+        if redo is None:
+            return None
+        repeated, held, constraint = redo
+        redone = await self._decode_again(run, held, constraint, on_text)
+        accepted = None
+        if redone is not None:
+            accepted = self.accept_unrepeated(redone[0], held, repeated, task=task, context=context)
+        data = {"calls": action_items(action.calls), "arguments": repeated}
+        emit(Event("arguments_repeated", step, {**data, "redone": accepted is not None}))
+        if accepted is None or redone is None:
+            return None
+        for kind, change in changes(accepted):
+            emit(Event(kind, step, change))
+        return accepted, redone[1]
+
     async def _instead_of_invented(
         self,
         run: _Run,
@@ -912,7 +996,7 @@ class Agent:
                 tools = tools + self.escalator.tools
         must_call = must_call and bool(tools)  # with no tool to call, the step may answer
         shaped: dict[str, dict[str, Any]] = {}
-        if step == 1 and task is not None:
+        if step == 1 and task is not None and self.ground_arguments:
             shaped = {t.name: schema for t in tools if (schema := shaped_by_task(t, task))}
         key = (must_call, tuple(t.name for t in tools), json.dumps(shaped, sort_keys=True))
         if key not in self._spaces:

@@ -18,6 +18,7 @@ from agentsmall._given import (
     mentioned_optionals,
     numbers_in,
     phrases_in,
+    repeated_arguments,
     spoken_flags,
 )
 from agentsmall.agent import Event
@@ -252,3 +253,40 @@ def test_the_first_step_decodes_arguments_shaped_by_the_task(
     assert plain.shaped == {}
     step_two, _ = agent._step_space(2, None, [])
     assert step_two.shaped == {}  # only the first step reads the task
+
+
+@tool
+def record(case_number: str, county: str, kind: Literal["civil", "criminal"] = "civil") -> str:
+    """Look up a court record."""
+    return "found"
+
+
+def test_a_value_repeated_in_a_later_argument() -> None:
+    same = Call("record", {"case_number": "CA123456", "county": "CA123456"})
+    assert repeated_arguments(same, record) == {"county": "ca123456"}
+    part = Call("record", {"case_number": "2022/AL2562", "county": "AL2562"})
+    assert repeated_arguments(part, record) == {"county": "2022/al2562"}  # a code, in part
+    words = Call("record", {"case_number": "Hilton Hotel in Chicago", "county": "Chicago"})
+    assert repeated_arguments(words, record) == {}  # words in part: no copy
+    fine = Call("record", {"case_number": "CA123456", "county": "San Diego"})
+    assert repeated_arguments(fine, record) == {}
+
+
+def test_a_repeated_value_is_decoded_again_without_it(tmp_path: Path, closing: list[Agent]) -> None:
+    replies = [
+        json.dumps([{"tool": "record", "arguments": {"case_number": "CA123", "county": "CA123"}}]),
+        json.dumps([{"tool": "record", "arguments": {"case_number": "CA123", "county": "Marin"}}]),
+        json.dumps([{"tool": "final_answer", "arguments": {"answer": "Found."}}]),
+    ]
+    model = ScriptedModel(replies)
+    agent = Agent(model, tools=[record], memory=tmp_path / "m.db", tool_gate=None)
+    closing.append(agent)
+    events: list[Event] = []
+    result = agent.run("Find record CA123 in Marin county.", on_event=events.append)
+    repeated = [e.data for e in events if e.kind == "arguments_repeated"]
+    assert [(r["arguments"], r["redone"]) for r in repeated] == [(["record.county"], True)]
+    calls = [e.data["arguments"] for e in events if e.kind == "tool_call"]
+    assert calls == [{"case_number": "CA123", "county": "Marin"}]
+    county = model.constraints[1].schema["items"]["properties"]["arguments"]["properties"]["county"]
+    assert "Marin" in county["enum"] and not any("CA123" in v for v in county["enum"])
+    assert result.output == "Found."

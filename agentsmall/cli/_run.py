@@ -97,6 +97,7 @@ STEP_CHANGES = (
     "arguments_left_out",
     "percentages_as_fractions",
     "call_withheld",
+    "arguments_repeated",
     "calls_added",
 )
 """Events in which the agent changed what the model's step does (grounding, fan-out)."""
@@ -115,6 +116,9 @@ def describe_change(kind: str, data: dict[str, Any]) -> str:
         held = data.get("held")
         then = "decoding it again held to the task's values" if held else "answering instead"
         return f"call withheld, nothing gave {', '.join(data['invented'])}: {then}"
+    if kind == "arguments_repeated":
+        then = "decoded again with the task's other values" if data["redone"] else "kept"
+        return f"value repeated in {', '.join(data['arguments'])}: {then}"
     calls = ", ".join(f"{c['tool']}({_format_arguments(c['arguments'])})" for c in data["calls"])
     return f"added for the other values listed in the task: {calls}"
 

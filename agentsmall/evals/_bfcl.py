@@ -81,6 +81,7 @@ class ItemResult:
             "as_fractions": list(a.action.as_fractions) if a.action else [],
             "invented": list(a.action.invented) if a.action else [],
             "held": a.action.held if a.action else False,
+            "repeated": list(a.action.repeated) if a.action else [],
             "calls_added": a.action.calls_added if a.action else 0,
             "output": a.text,
             "seconds": round(a.seconds, 4),
@@ -120,7 +121,13 @@ class _Prepared:
 
 
 def _prepare(
-    model: Model, item: BfclItem, memory: Memory, max_tokens: int, *, tool_gate: bool = True
+    model: Model,
+    item: BfclItem,
+    memory: Memory,
+    max_tokens: int,
+    *,
+    tool_gate: bool = True,
+    ground_arguments: bool = True,
 ) -> _Prepared:
     bfcl = tools_for(item.functions)
     system_parts = [m["content"] for m in item.messages if m["role"] == "system"]
@@ -132,6 +139,7 @@ def _prepare(
         instructions=instructions,
         max_tokens_per_step=max_tokens,
         tool_gate=DEFAULT_GATE if tool_gate else None,
+        ground_arguments=ground_arguments,
     )
     messages: list[ChatMessage] = [{"role": "system", "content": agent.system_prompt()}]
     messages += [
@@ -165,8 +173,9 @@ def _as_agent_runs(
     """The attempt as the agent's first step runs it: names miscopied from the task repaired,
     grounded, percentages passed as fractions (`agentsmall._grounding`), its call withheld for
     invented values and the step decoded again, held to the task's values or to answer
-    (`Agent.held_step`), then completed for listed values (`agentsmall._fanout`). The time of
-    every decoding counts."""
+    (`Agent.held_step`), or decoded again for a value repeated in another argument
+    (`Agent.unrepeated_step`), then completed for listed values (`agentsmall._fanout`). The
+    time of every decoding counts."""
     action = attempt.action
     if action is None:
         return attempt
@@ -198,6 +207,19 @@ def _as_agent_runs(
             if answer.action is not None:  # a cut-off answer: the step keeps its call
                 redone = replace(answer.action, invented=tuple(invented))
                 attempt = replace(attempt, text=answer.text, output_tokens=answer.output_tokens)
+        unrepeated = None if invented else p.agent.unrepeated_step(action, p.space, task)
+        if unrepeated is not None:
+            repeated, space, constraint = unrepeated
+            retry = run_step(
+                model, "agentsmall", p.messages, space, constraint=constraint, max_tokens=max_tokens
+            )
+            attempt = _plus_time(attempt, retry)
+            if retry.action is not None:
+                redone = p.agent.accept_unrepeated(
+                    retry.action, space, repeated, task=task, context=context
+                )
+            if redone is not None:
+                attempt = replace(attempt, text=retry.text, output_tokens=retry.output_tokens)
         action = redone or action
     if fan_out:
         action = _fanout.fan_out(action, p.space, task)
@@ -317,7 +339,12 @@ def run_bfcl(
                 for index, item in enumerate(items):
                     if index not in prepared:
                         prepared[index] = _prepare(
-                            model, item, memory, max_tokens, tool_gate=tool_gate
+                            model,
+                            item,
+                            memory,
+                            max_tokens,
+                            tool_gate=tool_gate,
+                            ground_arguments=ground_arguments,
                         )
                     p = prepared[index]
                     # Our mode decodes the agent's own first step, tool gate included (its
