@@ -197,10 +197,14 @@ def test_a_relevant_tools_invented_value_is_decoded_again_held_to_the_task(
     def scorer(context: str, continuation: str) -> float:
         return 20.0 if context.startswith("Tool: weather.current") else 0.0
 
-    replies = [[call("weather.current", city="Bergen")], [call("weather.current", city="Oslo")]]
+    # "in celsius" names a value of the optional unit, so the first step requires it.
+    replies = [
+        [call("weather.current", city="Bergen", unit="celsius")],
+        [call("weather.current", city="Oslo", unit="celsius")],
+    ]
     model = ScriptedModel(replies, scorer=scorer)
     result = run_bfcl(model, [item], modes=["agentsmall"]).results[0]
-    assert result.calls == [{"weather.current": {"city": "Oslo"}}]
+    assert result.calls == [{"weather.current": {"city": "Oslo", "unit": "celsius"}}]
     assert result.correct
     assert (result.as_dict()["invented"], result.as_dict()["held"]) == (
         ["weather.current.city"],
