@@ -63,7 +63,8 @@ class StepAction:
     """Identical calls the model listed more than once in the step; each runs once."""
     ungrounded_dropped: tuple[str, ...] = ()
     """Optional arguments left out because the conversation never mentions their values, as
-    ``tool.argument`` (see `agentsmall._grounding`)."""
+    ``tool.argument`` (see `agentsmall._grounding`); items left out of a list the
+    conversation mentions only some items of, as ``tool.argument["Wi-Fi"]``."""
     ungrounded_calls_dropped: tuple[str, ...] = ()
     """Tools of further calls dropped because a required value is not in the conversation,
     or because they use no value the step's earlier calls did not."""

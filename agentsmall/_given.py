@@ -135,7 +135,9 @@ def mentioned_optionals(tool: Tool, task: str) -> list[str]:
             continue
         words = _name_words(name)
         named = bool(words) and all(speaks_of(w, task_words) for w in words)
-        choices = [v for v in schema.get("enum", ()) if isinstance(v, str) and len(v) > 2]
+        items = schema.get("items") if isinstance(schema.get("items"), dict) else {}
+        allowed = schema.get("enum") or items.get("enum", ())  # a list's items' values too
+        choices = [v for v in allowed if isinstance(v, str) and len(v) > 2]
         if named or any(re.search(rf"\b{re.escape(v.lower())}\b", lowered) for v in choices):
             mentioned.append(name)
     return mentioned

@@ -9,7 +9,8 @@ task, earlier messages, tool results, the agent's instructions):
 
 * a string: its text appears (ignoring case and punctuation at its ends);
 * a number: it appears as a number (``10`` in "10 m", not in "100");
-* a list or an object: every element or value is grounded (an empty one is not);
+* a list or an object: every element or value is grounded (an empty one is not); of an
+  optional list of strings or numbers only some items of which are, those items are kept;
 * a boolean: its *name* is spoken of (a word of ``include_human_impact`` appears), since
   "true" and "false" are rarely written out.
 
@@ -193,6 +194,12 @@ def ground_action(action: StepAction, tools: Mapping[str, Tool], context: str) -
         for name, value in call.arguments.items():
             if tool is None or name in required or is_grounded(name, value, lowered):
                 arguments[name] = value
+                continue
+            kept = _grounded_items(name, value, lowered)
+            if kept:  # a list of which only some items are written: those are kept
+                arguments[name] = kept
+                left_out = [v for v in value if v not in kept]
+                dropped.append(f"{call.tool}.{name}{json.dumps(left_out, ensure_ascii=False)}")
             else:
                 dropped.append(f"{call.tool}.{name}")
         key = json.dumps([call.tool, arguments], sort_keys=True)
@@ -213,6 +220,19 @@ def ground_action(action: StepAction, tools: Mapping[str, Tool], context: str) -
         ungrounded_dropped=tuple(dropped),
         ungrounded_calls_dropped=tuple(calls_dropped),
     )
+
+
+def _grounded_items(name: str, value: Any, context: str) -> list[Any]:
+    """The items of a list of scalars that `context` grounds, each once, in order ([] for
+    anything else): "Patio" of ``["Patio", "Wi-Fi", "Happy Hour"]`` for "a sushi place with a
+    patio"."""
+    if not isinstance(value, list) or not all(isinstance(v, str | int | float) for v in value):
+        return []
+    kept: list[Any] = []
+    for item in value:
+        if item not in kept and is_grounded(name, item, context):
+            kept.append(item)
+    return kept
 
 
 def _written_as_percentage(value: float, context: str) -> bool:

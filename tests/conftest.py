@@ -40,8 +40,7 @@ def pytest_configure(config: pytest.Config) -> None:
     _STATE["dir"] = directory
     _STATE["log"] = directory / "validation.jsonl"
     _STATE["saved_env"] = {
-        name: os.environ.get(name)
-        for name in (DEFAULT_DB_ENV, VALIDATION_LOG_ENV, CACHE_DIR_ENV)
+        name: os.environ.get(name) for name in (DEFAULT_DB_ENV, VALIDATION_LOG_ENV, CACHE_DIR_ENV)
     }
     os.environ[DEFAULT_DB_ENV] = str(directory / "memory.db")
     os.environ[CACHE_DIR_ENV] = str(directory / "cache")

@@ -51,15 +51,17 @@ def multiply(a: int, b: int) -> int:
     return a * b
 
 
-def make_agent(tmp_path: Path, replies: Sequence[Any], tools: Sequence[Any] = (multiply,),
-               **options: Any) -> tuple[Agent, ScriptedModel]:
+def make_agent(
+    tmp_path: Path, replies: Sequence[Any], tools: Sequence[Any] = (multiply,), **options: Any
+) -> tuple[Agent, ScriptedModel]:
     model = ScriptedModel(replies)
     agent = Agent(model, tools=list(tools), memory=tmp_path / "m.db", **options)
     return agent, model
 
 
-def test_tool_call_then_final_answer(tmp_path: Path, closing: list[Agent],
-                                     scripted_validation_log: Path) -> None:
+def test_tool_call_then_final_answer(
+    tmp_path: Path, closing: list[Agent], scripted_validation_log: Path
+) -> None:
     step1 = json.dumps([call("multiply", a=12, b=7)])
     agent, model = make_agent(tmp_path, [step1, final("84")])
     closing.append(agent)
@@ -85,8 +87,10 @@ def test_tool_call_then_final_answer(tmp_path: Path, closing: list[Agent],
 
     with Memory(tmp_path / "m.db") as memory:
         rows = memory.steps(result.session_id)
-        assert [(r["step"], r["call_index"], r["tool"], r["arguments"], r["result"], r["error"])
-                for r in rows] == [(1, 0, "multiply", {"a": 12, "b": 7}, 84, None)]
+        assert [
+            (r["step"], r["call_index"], r["tool"], r["arguments"], r["result"], r["error"])
+            for r in rows
+        ] == [(1, 0, "multiply", {"a": 12, "b": 7}, 84, None)]
         assert rows[0]["raw_output"] == step1
         assert rows[0]["run_id"] == result.run_id
         messages = memory.messages(result.session_id)
@@ -136,8 +140,9 @@ def test_calls_of_one_step_run_concurrently(tmp_path: Path, closing: list[Agent]
     assert "slow_b returned: 12" in observation
 
 
-def test_a_raising_tool_becomes_an_error_and_the_run_goes_on(tmp_path: Path,
-                                                             closing: list[Agent]) -> None:
+def test_a_raising_tool_becomes_an_error_and_the_run_goes_on(
+    tmp_path: Path, closing: list[Agent]
+) -> None:
     @tool
     def explode(x: int) -> int:
         """Always fails."""
@@ -159,8 +164,7 @@ def test_a_raising_tool_becomes_an_error_and_the_run_goes_on(tmp_path: Path,
     assert row["error"] == "ValueError: boom 3"
 
 
-def test_a_hanging_tool_times_out_and_the_run_goes_on(tmp_path: Path,
-                                                      closing: list[Agent]) -> None:
+def test_a_hanging_tool_times_out_and_the_run_goes_on(tmp_path: Path, closing: list[Agent]) -> None:
     release = threading.Event()
 
     @tool(timeout=0.2)
@@ -196,7 +200,9 @@ def test_running_out_of_steps(tmp_path: Path, closing: list[Agent]) -> None:
     assert result.status == "max_steps"
     assert result.output is None
     assert [(s.step, s.arguments, s.result) for s in result.steps] == [
-        (1, {"a": 1, "b": 2}, 2), (2, {"a": 2, "b": 2}, 4), (3, {"a": 3, "b": 2}, 6)
+        (1, {"a": 1, "b": 2}, 2),
+        (2, {"a": 2, "b": 2}, 4),
+        (3, {"a": 3, "b": 2}, 6),
     ]
     assert len(model.calls) == 3
     rows = agent.memory.steps(result.session_id)
@@ -223,7 +229,8 @@ def test_cut_off_output_is_a_failed_step_and_the_run_goes_on(
     assert row["tool"] is None
     assert "cut off" in row["error"]
     assert [(e["valid"], e["reason"]) for e in audit_lines(scripted_validation_log)] == [
-        (False, "cut off"), (True, "")
+        (False, "cut off"),
+        (True, ""),
     ]
 
 
@@ -375,8 +382,9 @@ def test_repeated_calls_in_one_step_run_once(tmp_path: Path, closing: list[Agent
     assert len(agent.memory.steps(result.session_id)) == 1
 
 
-def test_context_overflow_ends_the_run_with_status_error(tmp_path: Path,
-                                                        closing: list[Agent]) -> None:
+def test_context_overflow_ends_the_run_with_status_error(
+    tmp_path: Path, closing: list[Agent]
+) -> None:
     class FullModel(ScriptedModel):
         def generate(self, messages: Any, **kwargs: Any) -> Generation:
             if len(self.calls) >= 1:

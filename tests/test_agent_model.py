@@ -14,8 +14,9 @@ from agentsmall._tool import tool
 from agentsmall.agent import Agent
 
 
-def test_multiply_task_end_to_end(embedded_model: Any, tmp_path: Path,
-                                  validation_log: Path) -> None:
+def test_multiply_task_end_to_end(
+    embedded_model: Any, tmp_path: Path, validation_log: Path
+) -> None:
     seen: list[tuple[Any, Any]] = []
 
     @tool
@@ -36,7 +37,11 @@ def test_multiply_task_end_to_end(embedded_model: Any, tmp_path: Path,
     assert all(type(v) is int for v in seen[0])
     [step] = result.steps
     assert (step.step, step.tool, step.arguments, step.result, step.error) == (
-        1, "multiply", {"a": 12, "b": 7}, 84, None
+        1,
+        "multiply",
+        {"a": 12, "b": 7},
+        84,
+        None,
     )
     assert all(type(v) is int for v in step.arguments.values())
     assert result.stats["planner_steps"] == 2
@@ -45,7 +50,7 @@ def test_multiply_task_end_to_end(embedded_model: Any, tmp_path: Path,
     assert result.stats["prompt_tokens_evaluated"] < result.stats["prompt_tokens"]
 
     # Both planner outputs were constrained, validated and counted in the session tally.
-    logged = validation_log.read_text().splitlines()[len(logged_before):]
+    logged = validation_log.read_text().splitlines()[len(logged_before) :]
     entries = [json.loads(line) for line in logged]
     assert [(e["valid"], e["model"]) for e in entries] == [(True, embedded_model.name)] * 2
 
@@ -57,14 +62,19 @@ def test_multiply_task_end_to_end(embedded_model: Any, tmp_path: Path,
         assert session["model"] == embedded_model.name
         [run] = conn.execute("SELECT * FROM runs").fetchall()
         assert (run["id"], run["session_id"], run["status"]) == (
-            result.run_id, result.session_id, "completed"
+            result.run_id,
+            result.session_id,
+            "completed",
         )
         assert run["task"] == "Use the multiply tool to compute 12 times 7."
         assert "84" in run["output"]
         assert run["finished_at"] >= run["started_at"]
         [row] = conn.execute("SELECT * FROM steps").fetchall()
         assert (row["run_id"], row["step"], row["call_index"], row["tool"]) == (
-            result.run_id, 1, 0, "multiply"
+            result.run_id,
+            1,
+            0,
+            "multiply",
         )
         assert json.loads(row["arguments"]) == {"a": 12, "b": 7}
         assert json.loads(row["result"]) == 84
@@ -75,9 +85,7 @@ def test_multiply_task_end_to_end(embedded_model: Any, tmp_path: Path,
         assert row["model"] == embedded_model.name
         assert row["prompt_tokens"] > 0 and row["output_tokens"] > 0
         messages = conn.execute("SELECT role, content FROM messages ORDER BY id").fetchall()
-        assert [m["role"] for m in messages] == [
-            "system", "user", "assistant", "user", "assistant"
-        ]
+        assert [m["role"] for m in messages] == ["system", "user", "assistant", "user", "assistant"]
         assert "multiply returned: 84" in messages[3]["content"]
         assert json.loads(messages[4]["content"])[0]["tool"] == "final_answer"
     conn.close()

@@ -70,8 +70,9 @@ def detokenize(llm: llama_cpp.Llama, tokens: list[int]) -> bytes:
         return b""
     buffer = ctypes.create_string_buffer(64 * len(tokens) + 1024)
     array = (llama_cpp.llama_token * len(tokens))(*tokens)
-    n = llama_cpp.llama_detokenize(llm._model.vocab, array, len(tokens), buffer, len(buffer),
-                                   False, False)
+    n = llama_cpp.llama_detokenize(
+        llm._model.vocab, array, len(tokens), buffer, len(buffer), False, False
+    )
     assert n >= 0
     return buffer.raw[:n]
 
@@ -162,8 +163,9 @@ def test_fingerprint_is_stable_across_extractions(embedded_model: Any) -> None:
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_special_tokens_cannot_be_emitted_inside_a_json_string(embedded_model: Any,
-                                                               backend: str) -> None:
+def test_special_tokens_cannot_be_emitted_inside_a_json_string(
+    embedded_model: Any, backend: str
+) -> None:
     vocabulary = embedded_model._vocabulary
     control = control_token_ids(embedded_model._llm)
     inside = matcher(embedded_model, STRING_SCHEMA, backend, '{"s": "')
@@ -193,8 +195,9 @@ def test_both_backends_agree_token_by_token(embedded_model: Any) -> None:
         '[{"tool": "final_answer", "arguments": {"answer": "It is \\"84\\" ü 🙂."}}]',
     ]
     for text in texts:
-        index, lazy = (matcher(embedded_model, schema, backend)
-                       for backend in ("outlines", "llguidance"))
+        index, lazy = (
+            matcher(embedded_model, schema, backend) for backend in ("outlines", "llguidance")
+        )
         tokens = embedded_model._llm.tokenize(text.encode(), add_bos=False, special=False)
         for position, token in enumerate([*tokens, None]):
             by_index, by_lazy = decoder._allowed(index), decoder._allowed(lazy)
@@ -218,8 +221,9 @@ def test_a_vocabulary_with_control_pieces_would_leak_them(embedded_model: Any) -
     [im_start] = llm.tokenize(b"<|im_start|>", add_bos=False, special=True)
     pieces = list(vocabulary.pieces)
     pieces[im_start] = llm.detokenize([im_start], special=True)
-    leaky = TokenVocabulary(tuple(pieces), vocabulary.eos_token_id,
-                            vocabulary.end_token_ids, "leaky-test-only")
+    leaky = TokenVocabulary(
+        tuple(pieces), vocabulary.eos_token_id, vocabulary.end_token_ids, "leaky-test-only"
+    )
     guide = outlines_core.Guide(compile_json_schema(STRING_SCHEMA, leaky).index)
     advance(guide, embedded_model, '{"s": "')
     assert im_start in guide.get_tokens()
@@ -290,8 +294,9 @@ COLOR_SCHEMA = {
 }
 
 
-def test_prefix_reuse_evaluates_only_new_tokens(embedded_model: Any,
-                                                spy_decoder: list[Any]) -> None:
+def test_prefix_reuse_evaluates_only_new_tokens(
+    embedded_model: Any, spy_decoder: list[Any]
+) -> None:
     m = embedded_model
     constraint = JsonSchemaConstraint(COLOR_SCHEMA)
     system = {"role": "system", "content": "You answer in JSON. " + "Be brief and exact. " * 30}
@@ -317,8 +322,9 @@ def test_prefix_reuse_evaluates_only_new_tokens(embedded_model: Any,
     assert g3.prompt_tokens_evaluated < len(p2) // 4
 
 
-def reference_greedy(model: Any, messages: list[dict[str, str]], schema: dict[str, Any],
-                     max_tokens: int) -> tuple[str, float]:
+def reference_greedy(
+    model: Any, messages: list[dict[str, str]], schema: dict[str, Any], max_tokens: int
+) -> tuple[str, float]:
     """Constrained greedy decoding the plain way: from an empty cache, one token at a time.
 
     Returns the text and the smallest gap between the best and the second-best allowed logit
@@ -356,8 +362,11 @@ CITY_SCHEMA = {
         "population_in_millions": {"type": "integer", "maxDigits": 3},
         "is_it_the_national_capital": {"type": "boolean"},
     },
-    "required": ["largest_city_of_the_country", "population_in_millions",
-                 "is_it_the_national_capital"],
+    "required": [
+        "largest_city_of_the_country",
+        "population_in_millions",
+        "is_it_the_national_capital",
+    ],
     "additionalProperties": False,
 }
 
@@ -378,8 +387,9 @@ def _action_case() -> tuple[list[dict[str, str]], dict[str, Any]]:
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_forced_strings_are_tokenized_canonically_and_batched(embedded_model: Any,
-                                                              backend: str) -> None:
+def test_forced_strings_are_tokenized_canonically_and_batched(
+    embedded_model: Any, backend: str
+) -> None:
     """Text the constraint forces goes in as the tokenizer writes it, without model calls."""
     messages, schema = _action_case()
     decoder = embedded_model._decoder
@@ -404,9 +414,9 @@ def test_forced_strings_are_tokenized_canonically_and_batched(embedded_model: An
 
 @pytest.mark.parametrize("case", [_city_case, _action_case], ids=["city-object", "action"])
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_checking_the_top_token_first_changes_nothing(embedded_model: Any, case: Any,
-                                                      backend: str,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_checking_the_top_token_first_changes_nothing(
+    embedded_model: Any, case: Any, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Greedy decoding computes a mask only when the model's top token is not allowed; the
     tokens are exactly those of masking every choice, with fewer masks."""
     messages, schema = case()
@@ -440,8 +450,9 @@ def _copy_case() -> tuple[list[dict[str, str]], dict[str, Any]]:
 
 @pytest.mark.parametrize("case", [_copy_case, _action_case], ids=["copy", "action"])
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_drafts_from_the_prompt_change_nothing(embedded_model: Any, case: Any,
-                                               backend: str) -> None:
+def test_drafts_from_the_prompt_change_nothing(
+    embedded_model: Any, case: Any, backend: str
+) -> None:
     """Tokens guessed from the prompt and checked in one batch give the tokens of decoding
     without them; the KV cache ends holding exactly the prompt and the output."""
     messages, schema = case()
@@ -463,8 +474,7 @@ def test_drafts_from_the_prompt_change_nothing(embedded_model: Any, case: Any,
         assert drafted.draft_tokens_accepted >= 5
 
 
-def test_a_model_can_turn_drafts_off(embedded_model: Any,
-                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_model_can_turn_drafts_off(embedded_model: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """`drafts=False` on the model: its generations evaluate no draft."""
     messages, schema = _copy_case()
     constraint = JsonSchemaConstraint(schema)
@@ -484,8 +494,9 @@ def test_a_model_can_turn_drafts_off(embedded_model: Any,
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_wrong_drafts_are_dropped_from_the_kv_cache(embedded_model: Any, backend: str,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_wrong_drafts_are_dropped_from_the_kv_cache(
+    embedded_model: Any, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Drafts the model never agrees with cost time, not text: the tokens are those of
     decoding without drafts, and the KV cache forgets every rejected draft token."""
     from agentsmall.decoding._lookup import PromptLookup
@@ -506,8 +517,9 @@ def test_wrong_drafts_are_dropped_from_the_kv_cache(embedded_model: Any, backend
 
 @pytest.mark.parametrize("case", [_city_case, _action_case], ids=["city-object", "action"])
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_fast_forward_gives_the_text_of_stepwise_greedy_decoding(embedded_model: Any,
-                                                                 case: Any, backend: str) -> None:
+def test_fast_forward_gives_the_text_of_stepwise_greedy_decoding(
+    embedded_model: Any, case: Any, backend: str
+) -> None:
     """Single forced tokens, appended unsampled and evaluated in batches, change nothing.
 
     (Forced *strings*, tokenized canonically, may split text into other tokens than greedy
@@ -537,8 +549,9 @@ def test_fast_forward_gives_the_text_of_stepwise_greedy_decoding(embedded_model:
 
 
 @each_backend
-def test_a_failing_mask_raises_instead_of_returning_text(backend_model: Any,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failing_mask_raises_instead_of_returning_text(
+    backend_model: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     embedded_model = backend_model
     messages = user("Name a color.")
     constraint = JsonSchemaConstraint(COLOR_SCHEMA)
@@ -563,17 +576,20 @@ def test_a_failing_mask_raises_instead_of_returning_text(backend_model: Any,
         patch.setattr(Decoder, "_allowed", empty_on_first)
         ask_for_every_mask(patch)
         with pytest.raises(DecodingError, match="allows no token"):
-            embedded_model.generate(messages, constraint=constraint, max_tokens=16,
-                                    on_text=streamed.append)
+            embedded_model.generate(
+                messages, constraint=constraint, max_tokens=16, on_text=streamed.append
+            )
     assert calls == 1
     assert streamed  # text had begun to stream, yet no Generation was returned
 
     # 2. The constraint itself fails to write the mask, or refuses a token.
     # 3. The constraint fails to check the model's top token (greedy decoding asks for the
     # whole mask only when that token is not allowed).
-    for broken, message in [("mask", "failed to produce a token mask: mask exploded"),
-                            ("advance", "rejected token"),
-                            ("check", "constraint failed")]:
+    for broken, message in [
+        ("mask", "failed to produce a token mask: mask exploded"),
+        ("advance", "rejected token"),
+        ("check", "constraint failed"),
+    ]:
         with monkeypatch.context() as patch:
             break_the_constraint(patch, embedded_model.constraint_backend, broken)
             if broken == "mask":
@@ -650,11 +666,20 @@ def break_the_constraint(patch: pytest.MonkeyPatch, backend: str, broken: str) -
 
 
 VALIDATION_CASES = {
-    "integer": ({"type": "integer", "maxDigits": 4},
-                "How many legs does a spider have? Reply with a number."),
+    "integer": (
+        {"type": "integer", "maxDigits": 4},
+        "How many legs does a spider have? Reply with a number.",
+    ),
     "enum": ({"enum": ["yes", "no"]}, "Is the sky blue? Answer yes or no."),
-    "list": ({"type": "array", "items": {"type": "string", "maxLength": 12},
-              "minItems": 2, "maxItems": 3}, "List three fruits as a JSON list."),
+    "list": (
+        {
+            "type": "array",
+            "items": {"type": "string", "maxLength": 12},
+            "minItems": 2,
+            "maxItems": 3,
+        },
+        "List three fruits as a JSON list.",
+    ),
     "nested": (
         {
             "type": "object",
@@ -676,11 +701,17 @@ VALIDATION_CASES = {
         "Invent a person with a name and an address (city and zip code), as JSON.",
     ),
     "anyOf": (
-        {"anyOf": [
-            {"type": "integer", "maxDigits": 3},
-            {"type": "object", "properties": {"error": {"enum": ["unknown"]}},
-             "required": ["error"], "additionalProperties": False},
-        ]},
+        {
+            "anyOf": [
+                {"type": "integer", "maxDigits": 3},
+                {
+                    "type": "object",
+                    "properties": {"error": {"enum": ["unknown"]}},
+                    "required": ["error"],
+                    "additionalProperties": False,
+                },
+            ]
+        },
         "How many moons does Mars have? Reply in JSON.",
     ),
 }
@@ -690,22 +721,27 @@ VALIDATION_CASES = {
 def test_every_constrained_output_validates(embedded_model: Any, name: str) -> None:
     schema, question = VALIDATION_CASES[name]
     # Every schema here is bounded, so 120 tokens always suffice to complete it.
-    generation = embedded_model.generate(user(question), constraint=JsonSchemaConstraint(schema),
-                                         max_tokens=120)
+    generation = embedded_model.generate(
+        user(question), constraint=JsonSchemaConstraint(schema), max_tokens=120
+    )
     assert generation.finish_reason == "stop", generation.text
     record_and_validate(generation.text, schema, embedded_model)
 
 
 @pytest.mark.parametrize(("min_items", "watched_items"), [(1, 2), (3, 3)])
-def test_a_repeated_list_item_closes_the_list(embedded_model: Any,
-                                              monkeypatch: pytest.MonkeyPatch,
-                                              min_items: int, watched_items: int) -> None:
+def test_a_repeated_list_item_closes_the_list(
+    embedded_model: Any, monkeypatch: pytest.MonkeyPatch, min_items: int, watched_items: int
+) -> None:
     """Push the model towards commas (to repeat forever); only the repeat watcher stops it,
     as soon as the schema lets the list close (after the repeat, or at minItems)."""
     schema = {
         "type": "array",
-        "items": {"type": "object", "properties": {"x": {"enum": [1]}}, "required": ["x"],
-                  "additionalProperties": False},
+        "items": {
+            "type": "object",
+            "properties": {"x": {"enum": [1]}},
+            "required": ["x"],
+            "additionalProperties": False,
+        },
         "minItems": min_items,
         "maxItems": 4,
     }
@@ -724,10 +760,10 @@ def test_a_repeated_list_item_closes_the_list(embedded_model: Any,
 
     monkeypatch.setattr(Decoder, "_logits", comma_loving)
     messages = user("Write a JSON list.")
-    free = embedded_model.generate(messages, constraint=JsonSchemaConstraint(schema),
-                                   max_tokens=48)
+    free = embedded_model.generate(messages, constraint=JsonSchemaConstraint(schema), max_tokens=48)
     watched = embedded_model.generate(
-        messages, constraint=JsonSchemaConstraint(schema, list_of_unique_items=True),
+        messages,
+        constraint=JsonSchemaConstraint(schema, list_of_unique_items=True),
         max_tokens=48,
     )
     assert record_and_validate(free.text, schema, embedded_model) == [{"x": 1}] * 4
@@ -737,8 +773,12 @@ def test_a_repeated_list_item_closes_the_list(embedded_model: Any,
 
 NUMBERS_SCHEMA = {
     "type": "array",
-    "items": {"type": "object", "properties": {"x": {"type": "integer", "maxDigits": 3}},
-              "required": ["x"], "additionalProperties": False},
+    "items": {
+        "type": "object",
+        "properties": {"x": {"type": "integer", "maxDigits": 3}},
+        "required": ["x"],
+        "additionalProperties": False,
+    },
     "minItems": 1,
     "maxItems": 8,
 }
@@ -759,8 +799,9 @@ def comma_loving(embedded_model: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(Decoder, "_logits", logits)
 
 
-def numbers_list(model: Any, backend: str, max_tokens: int, *, budget: bool,
-                 forced_strings: bool = True) -> Any:
+def numbers_list(
+    model: Any, backend: str, max_tokens: int, *, budget: bool, forced_strings: bool = True
+) -> Any:
     decoder = model._decoder
     return decoder.generate(
         model.tokenize_prompt(user("List some numbers as JSON objects.")),
@@ -773,8 +814,9 @@ def numbers_list(model: Any, backend: str, max_tokens: int, *, budget: bool,
 
 @pytest.mark.usefixtures("comma_loving")
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_a_list_closes_before_the_token_limit_would_cut_it_off(embedded_model: Any,
-                                                               backend: str) -> None:
+def test_a_list_closes_before_the_token_limit_would_cut_it_off(
+    embedded_model: Any, backend: str
+) -> None:
     """Several items, each within its bounds, that together pass max_tokens: without the
     budget the list is cut off; with it, it closes after the last item that fits."""
     for max_tokens in range(12, 44, 3):
@@ -825,19 +867,23 @@ def test_an_overlong_string_closes_in_the_last_tokens(embedded_model: Any, backe
 @pytest.mark.usefixtures("comma_loving")
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("forced_strings", [True, False])
-def test_an_ample_budget_changes_nothing(embedded_model: Any, backend: str,
-                                         forced_strings: bool) -> None:
+def test_an_ample_budget_changes_nothing(
+    embedded_model: Any, backend: str, forced_strings: bool
+) -> None:
     """A list of eight items that fits: the budget follows it and never narrows a mask."""
-    runs = [numbers_list(embedded_model, backend, 120, budget=budget,
-                         forced_strings=forced_strings) for budget in (False, True)]
+    runs = [
+        numbers_list(embedded_model, backend, 120, budget=budget, forced_strings=forced_strings)
+        for budget in (False, True)
+    ]
     assert runs[0].tokens == runs[1].tokens
     assert runs[0].text == runs[1].text
     assert len(record_and_validate(runs[1].text, NUMBERS_SCHEMA, embedded_model)) == 8
 
 
 @each_backend
-def test_the_agents_step_is_unchanged_by_an_ample_budget(backend_model: Any,
-                                                         spy_decoder: list[Any]) -> None:
+def test_the_agents_step_is_unchanged_by_an_ample_budget(
+    backend_model: Any, spy_decoder: list[Any]
+) -> None:
     """The planner step of the calculator agent, through the model as the agent calls it
     (budget on), is token for token the step decoded without a budget."""
     messages, schema = _action_case()
@@ -891,13 +937,17 @@ def test_context_overflow(small_model: Any) -> None:
 
 def test_compiled_constraints_are_cached(embedded_model: Any) -> None:
     vocabulary = embedded_model._vocabulary
-    schema = {"type": "object", "properties": {"n": {"type": "integer", "maxDigits": 2}},
-              "required": ["n"]}
+    schema = {
+        "type": "object",
+        "properties": {"n": {"type": "integer", "maxDigits": 2}},
+        "required": ["n"],
+    }
     first = compile_json_schema(schema, vocabulary)
     assert compile_json_schema(json.loads(json.dumps(schema)), vocabulary) is first
     assert compile_json_schema(STRING_SCHEMA, vocabulary) is not first
-    other = TokenVocabulary(vocabulary.pieces, vocabulary.eos_token_id,
-                            vocabulary.end_token_ids, "another-vocabulary")
+    other = TokenVocabulary(
+        vocabulary.pieces, vocabulary.eos_token_id, vocabulary.end_token_ids, "another-vocabulary"
+    )
     assert compile_json_schema(schema, other) is not first
 
 
@@ -977,13 +1027,50 @@ def test_may_repeat_while_the_item_is_a_prefix_of_an_earlier_one() -> None:
 
 
 def test_comma_and_close_then_comma_tokens() -> None:
-    pieces = (b"}},", b"}", b",", b" ,", b'7}, {"', b"],", b", }", None, b"}}", b"a,b}",
-              b"}],[", b'"},', b"1,")
+    pieces = (
+        b"}},",
+        b"}",
+        b",",
+        b" ,",
+        b'7}, {"',
+        b"],",
+        b", }",
+        None,
+        b"}}",
+        b"a,b}",
+        b"}],[",
+        b'"},',
+        b"1,",
+    )
     assert close_then_comma_tokens(pieces).tolist() == [
-        True, False, False, False, True, True, False, False, False, False, True, True, False,
+        True,
+        False,
+        False,
+        False,
+        True,
+        True,
+        False,
+        False,
+        False,
+        False,
+        True,
+        True,
+        False,
     ]
     assert comma_tokens(pieces).tolist() == [
-        False, False, True, True, False, False, True, False, False, False, False, False, False,
+        False,
+        False,
+        True,
+        True,
+        False,
+        False,
+        True,
+        False,
+        False,
+        False,
+        False,
+        False,
+        False,
     ]
 
 
@@ -1054,8 +1141,9 @@ def test_commas_and_brackets_in_strings_are_not_items() -> None:
         ('{"x": 1', b"},", None),  # not a list
     ],
 )
-def test_item_comma_finds_the_comma_that_starts_an_item(before: str, piece: bytes,
-                                                         offset: int | None) -> None:
+def test_item_comma_finds_the_comma_that_starts_an_item(
+    before: str, piece: bytes, offset: int | None
+) -> None:
     budget = feed_tokens(ListBudget(100), [before])
     assert budget.item_comma(piece) == offset
     feed_tokens(budget, [piece.decode()])  # looking ahead left the budget as it was

@@ -182,6 +182,17 @@ def test_an_object_the_task_only_names_is_not_required() -> None:
 
 
 @tool
+def restaurant(city: str, amenities: list[Literal["Patio", "Wi-Fi"]] = []) -> str:  # noqa: B006
+    """Find a restaurant."""
+    return city
+
+
+def test_a_value_of_a_lists_items_speaks_of_the_list() -> None:
+    assert mentioned_optionals(restaurant, "Sushi with a patio in Boston.") == ["amenities"]
+    assert mentioned_optionals(restaurant, "Sushi in Boston.") == []
+
+
+@tool
 def ttest(
     sample1: list[float],
     sample2: list[float],

@@ -69,6 +69,14 @@ def test_only_optional_ungrounded_arguments_are_left_out() -> None:
     assert grounded.ungrounded_dropped == ("convert.tags", "convert.unit")
 
 
+def test_a_list_keeps_the_items_the_conversation_mentions() -> None:
+    tags = ["Patio", "wifi", "Patio", "km"]
+    action = StepAction(calls=(Call("convert", {"amount": 5, "tags": tags}),))
+    grounded = ground_action(action, {"convert": convert}, "Convert 5 km on the patio")
+    assert grounded.calls == (Call("convert", {"amount": 5, "tags": ["Patio", "km"]}),)
+    assert grounded.ungrounded_dropped == ('convert.tags["wifi"]',)
+
+
 def test_calls_that_become_identical_run_once() -> None:
     action = StepAction(
         calls=(Call("convert", {"amount": 5, "unit": "yards"}), Call("convert", {"amount": 5}))
@@ -248,7 +256,10 @@ def test_percentages_go_to_tools_as_fractions() -> None:
     # rate: written "5%" -> 0.05; years (also 5, an integer) and fee_percent (a percentage by
     # name) stay as they are; principal was not written as a percentage.
     assert converted.calls[0].arguments == {
-        "principal": 1000, "rate": 0.05, "years": 5, "fee_percent": 2
+        "principal": 1000,
+        "rate": 0.05,
+        "years": 5,
+        "fee_percent": 2,
     }
     assert converted.as_fractions == ("grow.rate",)
     unchanged = percentages_as_fractions(action, {"grow": grow}, "Grow 1000 at 5 for 5 years")
