@@ -1,14 +1,19 @@
-"""The values a task gives, so that a call whose values were invented can be decoded again
-with each invented argument held to them.
+"""What a task gives a call: its values, the optional arguments and flags it speaks of.
 
-The first step's call is withheld when a required value comes from nowhere
-(`_grounding.invented_values`). Where the tool gate found a tool clearly relevant (its
-"must call" zone), the task is usually about that tool and the model only miscopied or made up
-a value; answering instead is then always wrong. So the step is decoded once more, calling that
-tool, with each invented argument allowed only the values the task writes: its numbers for a
-number, its phrases (up to `MAX_SPAN_WORDS` words) for a string. The model still chooses among
-them, by its own likelihood. Arguments of other types have no such list, and the step then
-answers as before.
+Three uses, all on the first step:
+
+* **Held retry.** The first step's call is withheld when a required value comes from nowhere
+  (`_grounding.invented_values`). Where the tool gate found a tool clearly relevant (its
+  "must call" zone), the task is usually about that tool and the model only miscopied or made
+  up a value; answering instead is then always wrong. So the step is decoded once more,
+  calling that tool, with each invented argument allowed only the values the task writes
+  (`held_to_task`): its numbers for a number, its phrases (up to `MAX_SPAN_WORDS` words) for a
+  string, either for each item of a list. The model still chooses among them, by its own
+  likelihood. Arguments of other types have no such list, and the step then answers.
+* **Repeated values.** A free-text argument that repeats an earlier argument's value
+  (`repeated_arguments`) is decoded again the same way, without that value.
+* **Shaping.** The first step's schema requires the optional arguments the task speaks of and
+  fixes the flags it names (`shaped_by_task`).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from agentsmall._actions import Call
-from agentsmall._grounding import _NAME_PARTS, phrases, speaks_of
+from agentsmall._grounding import name_words, phrases, speaks_of
 from agentsmall._numbers import numbers_in
 from agentsmall._tool import Tool
 
@@ -107,7 +112,7 @@ _NAME_FILLERS = frozenset(
 
 
 def _name_words(name: str) -> list[str]:
-    words = [w.lower() for w in _NAME_PARTS.split(name) if len(w) > 2]
+    words = name_words(name)
     return [w for w in words if w not in _NAME_FILLERS]
 
 

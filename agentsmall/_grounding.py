@@ -45,6 +45,14 @@ from agentsmall._numbers import is_written, number_pattern
 from agentsmall._tool import Tool
 
 _NAME_PARTS = re.compile(r"[_\W]+|(?<=[a-z])(?=[A-Z])")
+
+
+def name_words(name: str) -> list[str]:
+    """The words of a parameter's name longer than two letters, lower-cased:
+    ``includeHumanImpact`` and ``include_human_impact`` give include, human, impact."""
+    return [w.lower() for w in _NAME_PARTS.split(name) if len(w) > 2]
+
+
 _EDGE_PUNCTUATION = ".,;:!?'\"`"
 """Stripped from both ends of a string before looking for it ("Dara Inc." in "'Dara Inc'")."""
 
@@ -52,7 +60,7 @@ _EDGE_PUNCTUATION = ".,;:!?'\"`"
 def is_grounded(name: str, value: Any, context: str) -> bool:
     """Whether argument `name`'s `value` is written in `context` (lower-cased)."""
     if isinstance(value, bool):
-        words = [w.lower() for w in _NAME_PARTS.split(name) if len(w) > 2]
+        words = name_words(name)
         return any(w in context for w in words)
     if isinstance(value, int | float):
         return is_written(value, context)
