@@ -248,11 +248,20 @@ def _written_as_percentage(value: float, context: str) -> bool:
     return bool(re.search(rf"(?<![\d.])(?:{pattern})\s*(?:%|percent\b|per cent\b)", context))
 
 
+def _wants_percent(name: str, schema: Mapping[str, Any]) -> bool:
+    """Whether a parameter takes percentages: its name or schema speaks of percent, and not
+    of a decimal or a fraction ("as a decimal, e.g. 5% is 0.05" asks for the fraction)."""
+    about = f"{name} {json.dumps(schema)}".lower()
+    if "decimal" in about or "fraction" in about:
+        return False
+    return "percent" in about or "%" in about
+
+
 def percentages_as_fractions(
     action: StepAction, tools: Mapping[str, Tool], context: str
 ) -> StepAction:
     """`action` with every number the conversation wrote as a percentage ("5%", "5 percent")
-    passed as a fraction (0.05), unless the parameter's name or schema speaks of percent.
+    passed as a fraction (0.05), unless the parameter takes percentages (`_wants_percent`).
 
     Rates go into functions as fractions almost everywhere (`principal * (1 + rate)`), and a
     small model copies the "5" it read. Measured on BFCL items not used for the report, this
@@ -271,8 +280,7 @@ def percentages_as_fractions(
             schema = properties.get(name, {})
             if schema.get("type") == "integer":
                 continue
-            about = f"{name} {json.dumps(schema)}".lower()
-            if "percent" in about or "%" in about or not _written_as_percentage(value, lowered):
+            if _wants_percent(name, schema) or not _written_as_percentage(value, lowered):
                 continue
             arguments[name] = round(value / 100, 10)
             converted.append(f"{call.tool}.{name}")

@@ -17,7 +17,7 @@ from agentsmall._grounding import (
     percentages_as_fractions,
     repair_copies,
 )
-from agentsmall._tool import tool
+from agentsmall._tool import Tool, tool
 from agentsmall.agent import Agent, Event
 from agentsmall.models import ScriptedModel
 
@@ -264,6 +264,24 @@ def test_percentages_go_to_tools_as_fractions() -> None:
     assert converted.as_fractions == ("grow.rate",)
     unchanged = percentages_as_fractions(action, {"grow": grow}, "Grow 1000 at 5 for 5 years")
     assert unchanged is action
+
+
+def test_a_rate_described_as_a_decimal_gets_the_fraction() -> None:
+    """ "Enter as a decimal, e.g. 5% is 0.05" speaks of percent only to ask for the fraction."""
+    rate = {"type": "number", "description": "The annual rate as a decimal. E.g. 5% is 0.05."}
+    lend = Tool.from_schema(
+        "lend",
+        "Lend money.",
+        {"type": "object", "properties": {"rate": rate}, "required": ["rate"]},
+    )
+    action = StepAction(calls=(Call("lend", {"rate": 5}),))
+    converted = percentages_as_fractions(action, {"lend": lend}, "Lend at 5% a year.")
+    assert converted.calls[0].arguments == {"rate": 0.05}
+    in_percent = {"type": "number", "description": "The annual rate in percent."}
+    percent_schema = {"type": "object", "properties": {"rate": in_percent}, "required": ["rate"]}
+    lend_percent = Tool.from_schema("lend", "Lend money.", percent_schema)
+    kept = percentages_as_fractions(action, {"lend": lend_percent}, "Lend at 5% a year.")
+    assert kept is action
 
 
 def test_a_further_call_that_asks_nothing_new_is_dropped() -> None:
