@@ -136,3 +136,18 @@ def test_demo_agent_reaches_an_answer(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "step 1" in proc.stderr
     assert proc.stdout.strip() == "437"
+
+
+def test_bench_texts_decodes_each_first_step_three_ways(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """On the real embedded model, over the evaluation items that ship with the package."""
+    from agentsmall.evals import shipped_data
+
+    code = main(["bench", "texts", "--data", str(shipped_data()), "--limit", "2", "--json"])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["items"] == 2 and report["category"] == "simple_python"
+    for key in ("texts_differ_share", "actions_differ_share", "drafts_vs_fast_forward_share"):
+        assert 0.0 <= report[key] <= 1.0
+    assert set(report["actions_differ"]) <= set(report["texts_differ"])

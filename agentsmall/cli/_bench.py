@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import argparse
 
-from agentsmall.cli import _bench_agent, _bench_decode, _bench_memory
+from agentsmall.cli import _bench_agent, _bench_decode, _bench_memory, _bench_texts
 
-BENCH_KINDS = [_bench_agent, _bench_decode, _bench_memory]
+BENCH_KINDS = [_bench_agent, _bench_decode, _bench_memory, _bench_texts]
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
