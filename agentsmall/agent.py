@@ -784,13 +784,7 @@ class Agent:
         )
         if arguments is None:
             return None
-        held = ActionSpace.from_tools(
-            [tool],
-            max_calls=self.actions.max_calls,
-            allow_final_answer=False,
-            shaped={tool.name: arguments},
-        )
-        return held, JsonSchemaConstraint(held.schema, list_of_unique_items=True)
+        return self._calling(tool, arguments)
 
     def accept_held(
         self,
@@ -827,13 +821,19 @@ class Agent:
         arguments = held_to_task(decoded, tool.name, names, task, not_like=repeated)
         if not repeated or arguments is None:
             return None
-        held = ActionSpace.from_tools(
+        return names, *self._calling(tool, arguments)
+
+    def _calling(
+        self, tool: Tool, arguments: dict[str, Any]
+    ) -> tuple[ActionSpace, JsonSchemaConstraint]:
+        """A step that must call `tool`, decoding `arguments` as its arguments schema."""
+        space = ActionSpace.from_tools(
             [tool],
             max_calls=self.actions.max_calls,
             allow_final_answer=False,
             shaped={tool.name: arguments},
         )
-        return names, held, JsonSchemaConstraint(held.schema, list_of_unique_items=True)
+        return space, JsonSchemaConstraint(space.schema, list_of_unique_items=True)
 
     def accept_unrepeated(
         self,

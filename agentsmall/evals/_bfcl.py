@@ -186,44 +186,47 @@ def _as_agent_runs(
         invented = p.agent.invented_in(action, p.space, context)
         held = p.agent.held_step(action, invented, p.space, task, p.gate) if invented else None
         redone = None
-        if held is not None:
-            space, constraint = held
+
+        def decode_again(space: ActionSpace, constraint: JsonSchemaConstraint) -> Attempt:
             retry = run_step(
                 model, "agentsmall", p.messages, space, constraint=constraint, max_tokens=max_tokens
             )
+            nonlocal attempt
             attempt = _plus_time(attempt, retry)
+            return retry
+
+        if held is not None:
+            retry = decode_again(*held)
             if retry.action is not None:
                 redone = p.agent.accept_held(
-                    retry.action, space, invented, task=task, context=context
+                    retry.action, held[0], invented, task=task, context=context
                 )
             if redone is not None:
-                attempt = replace(attempt, text=retry.text, output_tokens=retry.output_tokens)
+                attempt = _taking_text(attempt, retry)
         if invented and redone is None:
-            space, constraint = p.agent.answer_step()
-            answer = run_step(
-                model, "agentsmall", p.messages, space, constraint=constraint, max_tokens=max_tokens
-            )
-            attempt = _plus_time(attempt, answer)
+            answer = decode_again(*p.agent.answer_step())
             if answer.action is not None:  # a cut-off answer: the step keeps its call
                 redone = replace(answer.action, invented=tuple(invented))
-                attempt = replace(attempt, text=answer.text, output_tokens=answer.output_tokens)
+                attempt = _taking_text(attempt, answer)
         unrepeated = None if invented else p.agent.unrepeated_step(action, p.space, task)
         if unrepeated is not None:
             repeated, space, constraint = unrepeated
-            retry = run_step(
-                model, "agentsmall", p.messages, space, constraint=constraint, max_tokens=max_tokens
-            )
-            attempt = _plus_time(attempt, retry)
+            retry = decode_again(space, constraint)
             if retry.action is not None:
                 redone = p.agent.accept_unrepeated(
                     retry.action, space, repeated, task=task, context=context
                 )
             if redone is not None:
-                attempt = replace(attempt, text=retry.text, output_tokens=retry.output_tokens)
+                attempt = _taking_text(attempt, retry)
         action = redone or action
     if fan_out:
         action = _fanout.fan_out(action, p.space, task)
     return replace(attempt, action=action)
+
+
+def _taking_text(attempt: Attempt, redone: Attempt) -> Attempt:
+    """`attempt` with the text of the step decoded again (`redone`), whose action it takes."""
+    return replace(attempt, text=redone.text, output_tokens=redone.output_tokens)
 
 
 def _plus_time(attempt: Attempt, more: Attempt) -> Attempt:
