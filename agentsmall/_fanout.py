@@ -20,6 +20,12 @@ The rules are deliberately narrow, so that a task asking for one call is left al
 * only the task (the user's messages) is read, only for the first step: tool results are data,
   not requests, and later steps would repeat calls already made.
 
+Tasks also describe each case in a sentence of its own ("the factorial of 5, the factorial of
+3"; "Ann weighs 60 kg ..., Bob weighs 80 kg ..."). Values written after the same words as the
+call's value (`framed`) are such cases: when the model wrote a single call, one call is added
+per further case, the n-th value of each framed argument together, unless a frame holds a value
+of another argument of the call ("20 kg at 30 degrees with 15 kg at 60 degrees").
+
 Every added call is validated against the step's action space like the model's own.
 """
 

@@ -79,9 +79,7 @@ def held_to_task(
         avoid = (not_like or {}).get(name)
         if avoid is not None:
             taken = avoid.lower()
-            values = [
-                v for v in values if str(v).lower() not in taken and taken not in str(v).lower()
-            ]
+            values = [v for v in values if not _overlap(str(v).lower(), taken)]
         if not values:
             return None
         properties[name] = _held(schema, values)
@@ -161,12 +159,12 @@ def spoken_flags(tool: Tool, task: str) -> dict[str, bool]:
     words = [w.lower() for w in re.findall(r"[\w']+", task)]
     flags: dict[str, bool] = {}
     for name, schema in tool.parameters.get("properties", {}).items():
-        name_words = _name_words(name)
-        if schema.get("type") != "boolean" or not name_words:
+        named = _name_words(name)
+        if schema.get("type") != "boolean" or not named:
             continue
-        if not all(speaks_of(w, set(words)) for w in name_words):
+        if not all(speaks_of(w, set(words)) for w in named):
             continue
-        at = [i for i, w in enumerate(words) if speaks_of(name_words[0], {w})]
+        at = [i for i, w in enumerate(words) if speaks_of(named[0], {w})]
         values = {not any(_negates(b) for b in words[max(0, i - 4) : i]) for i in at}
         if len(values) == 1:
             flags[name] = values.pop()

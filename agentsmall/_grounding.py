@@ -7,7 +7,8 @@ The planner prompt already says "leave out optional arguments the task does not 
 argument is kept only when its value is *grounded*, that is, written in the conversation (the
 task, earlier messages, tool results, the agent's instructions):
 
-* a string: its text appears (ignoring case and punctuation at its ends);
+* a string: its text appears (ignoring case and punctuation at its ends; a single word also
+  in another form: "tolls" in "toll roads");
 * a number: it appears as a number (``10`` in "10 m", not in "100");
 * a list or an object: every element or value is grounded (an empty one is not); of an
   optional list of strings or numbers only some items of which are, those items are kept;
