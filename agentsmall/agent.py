@@ -191,12 +191,14 @@ class Agent:
     so the tool's defaults apply; a further call of a step with invented required values, or
     with nothing new, is dropped; "5%" goes to a rate as 0.05; on the first step, names the
     model miscopied from the task are repaired, and a call whose required values nothing gave
-    is withheld and the step decoded again to answer (JSON planner, not with `must_use_tool`).
-    It also shapes what the first step decodes by the task (`agentsmall._given.shaped_by_task`):
-    optional arguments the task speaks of are required, flags it names hold the value its words
-    give. `fan_out`: when the first step's call takes one value of a list in the task ("the
-    nucleus, mitochondria and cytoplasm"), or of values framed by the same words ("the
-    factorial of 5, the factorial of 3"), the call is repeated for the other values
+    is withheld and the step decoded again to answer (JSON planner, not with `must_use_tool`),
+    and a call whose free-text argument repeats an earlier one's value is decoded again with
+    the task's other values (`Agent.unrepeated_step`). It also shapes what the first step
+    decodes by the task (`agentsmall._given.shaped_by_task`): optional arguments the task
+    speaks of are required, flags it names hold the value its words give. `fan_out`: when the
+    first step's call takes one value of a list in the task ("the nucleus, mitochondria and
+    cytoplasm"), or of values framed by the same words ("the factorial of 5, the factorial of
+    3"), the call is repeated for the other values
     (`agentsmall._fanout`).
     """
 
