@@ -1042,36 +1042,14 @@ def test_comma_and_close_then_comma_tokens() -> None:
         b'"},',
         b"1,",
     )
+    # fmt: off
     assert close_then_comma_tokens(pieces).tolist() == [
-        True,
-        False,
-        False,
-        False,
-        True,
-        True,
-        False,
-        False,
-        False,
-        False,
-        True,
-        True,
-        False,
+        True, False, False, False, True, True, False, False, False, False, True, True, False,
     ]
     assert comma_tokens(pieces).tolist() == [
-        False,
-        False,
-        True,
-        True,
-        False,
-        False,
-        True,
-        False,
-        False,
-        False,
-        False,
-        False,
-        False,
+        False, False, True, True, False, False, True, False, False, False, False, False, False,
     ]
+    # fmt: on
 
 
 # -- the list budget (pure) --------------------------------------------------------------------
