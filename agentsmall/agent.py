@@ -818,10 +818,12 @@ class Agent:
         if tool is None or call.tool == ESCALATE:
             return None
         repeated = repeated_arguments(call, tool)
+        if not repeated:
+            return None
         names = [f"{call.tool}.{name}" for name in repeated]
         decoded = space.shaped.get(tool.name, tool.parameters)
         arguments = held_to_task(decoded, tool.name, names, task, not_like=repeated)
-        if not repeated or arguments is None:
+        if arguments is None:
             return None
         return names, *self._calling(tool, arguments)
 
