@@ -12,8 +12,8 @@ Three uses, all on the first step:
   likelihood. Arguments of other types have no such list, and the step then answers.
 * **Repeated values.** A free-text argument that repeats an earlier argument's value
   (`repeated_arguments`) is decoded again the same way, without that value.
-* **Shaping.** The first step's schema requires the optional arguments the task speaks of and
-  fixes the flags it names (`shaped_by_task`).
+* **Shaping.** The first step's schema requires the optional arguments the task speaks of,
+  fixes the flags it names, and narrows choices to the ones it writes (`shaped_by_task`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 
 from agentsmall._actions import Call
 from agentsmall._grounding import name_words, phrases, speaks_of
-from agentsmall._numbers import numbers_in
+from agentsmall._numbers import numbers_in, times_written
 from agentsmall._tool import Tool
 
 MAX_SPAN_WORDS = 6
@@ -63,12 +63,12 @@ def held_to_task(
     invented: Sequence[str],
     task: str,
     *,
-    not_like: Mapping[str, str] | None = None,
+    not_like: Mapping[str, Any] | None = None,
 ) -> dict[str, Any] | None:
     """`parameters` (the arguments schema of `tool`) with each argument of `invented` (as
     ``tool.argument``) allowed only the values `task` writes, or None when one of them has no
-    such values. `not_like` (argument -> text) leaves out, for that argument, every value that
-    is part of that text or holds it (the value another argument already took)."""
+    such values. `not_like` (argument -> value) leaves out, for that argument, the value another
+    argument already took: a number equal to it, a text that is part of it or holds it."""
     properties = dict(parameters.get("properties", {}))
     for qualified in invented:
         name = qualified.removeprefix(f"{tool}.")
@@ -77,8 +77,10 @@ def held_to_task(
             return None
         values = given_values(schema, task)
         avoid = (not_like or {}).get(name)
-        if avoid is not None:
-            taken = avoid.lower()
+        if _is_number(avoid):
+            values = [v for v in values if v != avoid]
+        elif avoid is not None:
+            taken = str(avoid).lower()
             values = [v for v in values if not _overlap(str(v).lower(), taken)]
         if not values:
             return None
@@ -131,7 +133,6 @@ def mentioned_optionals(tool: Tool, task: str) -> list[str]:
     parameters = tool.parameters
     required = set(parameters.get("required", ()))
     task_words = {w.lower() for w in re.findall(r"[^\W_]+", task)}
-    lowered = task.lower()
     mentioned = []
     for name, schema in parameters.get("properties", {}).items():
         if name in required or not _written_in_a_task(schema):
@@ -140,8 +141,7 @@ def mentioned_optionals(tool: Tool, task: str) -> list[str]:
         named = bool(words) and all(speaks_of(w, task_words) for w in words)
         items = schema.get("items") if isinstance(schema.get("items"), dict) else {}
         allowed = schema.get("enum") or items.get("enum", ())  # a list's items' values too
-        choices = [v for v in allowed if isinstance(v, str) and len(v) > 2]
-        if named or any(re.search(rf"\b{re.escape(v.lower())}\b", lowered) for v in choices):
+        if named or written_choices(allowed, task):
             mentioned.append(name)
     return mentioned
 
@@ -175,45 +175,110 @@ def _negates(word: str) -> bool:
     return word in _NEGATIONS or word.endswith("n't")
 
 
+def written_choices(allowed: Sequence[Any], task: str) -> list[str]:
+    """The values of `allowed` (an enum) that `task` writes as words ("divorce" for
+    "Divorce"); codes of one or two letters are left out, since they are parts of words."""
+    lowered = task.lower()
+    return [
+        v
+        for v in allowed
+        if isinstance(v, str)
+        and len(v) > 2
+        and re.search(rf"(?<!\w){re.escape(v.lower())}(?!\w)", lowered)
+    ]
+
+
+def _narrowed_to_task(schema: dict[str, Any], task: str) -> dict[str, Any] | None:
+    """`schema` with its choices (an enum, or its items' enum) narrowed to those `task`
+    writes, or None when it writes none or all: a small model asked for "a lawyer
+    specializing in divorce cases" picks "Civil" from the list as readily as "Divorce"."""
+    items = schema.get("items")
+    if schema.get("type") == "array" and isinstance(items, dict):
+        narrowed = _narrowed_to_task(items, task)
+        return None if narrowed is None else {**schema, "items": narrowed}
+    allowed = schema.get("enum")
+    if not isinstance(allowed, list):
+        return None
+    written = written_choices(allowed, task)
+    if not written or len(written) == len(allowed):
+        return None
+    return {**schema, "enum": written}
+
+
 def shaped_by_task(tool: Tool, task: str) -> dict[str, Any] | None:
     """The arguments schema of `tool` as the first step of `task` decodes it, or None when
     the task changes nothing: the optional parameters it speaks of are required
     (`mentioned_optionals`), since a small model closes a call after its required arguments,
     leaving out the significance level or the view the user asked for; and each flag it
     speaks of by name holds the value its words give (`spoken_flags`), since the model reads
-    "assuming equal variance" as often as not as ``false``. What the call's values may be
-    otherwise is unchanged, and grounding still treats the optional ones as optional."""
+    "assuming equal variance" as often as not as ``false``; and a choice (an enum, or a list's
+    items' enum) of which the task writes some values allows only those (`_narrowed_to_task`).
+    What the call's values may be otherwise is unchanged, and grounding still treats the
+    optional ones as optional."""
     mentioned = mentioned_optionals(tool, task)
     flags = spoken_flags(tool, task)
-    if not mentioned and not flags:
-        return None
     properties = dict(tool.parameters.get("properties", {}))
+    narrowed = {}
+    for name, schema in properties.items():
+        chosen = _narrowed_to_task(schema, task)
+        if chosen is not None:
+            narrowed[name] = chosen
+    if not mentioned and not flags and not narrowed:
+        return None
+    properties |= narrowed
     for name, value in flags.items():
         properties[name] = {**properties[name], "const": value}
     required = list(dict.fromkeys([*tool.parameters.get("required", ()), *mentioned, *flags]))
     return {**tool.parameters, "properties": properties, "required": required}
 
 
-def repeated_arguments(call: Call, tool: Tool) -> dict[str, str]:
-    """The free-text arguments of `call` (no enum, no const) that repeat the value of an
-    argument written before them, with that value: ``county="CA123456"`` after
-    ``case_number="CA123456"``, ``court="AL2562"`` after ``docket="2022/AL2562"``. A small
-    model copies the value it just wrote into the next slot where the task names another
-    ("... in San Diego County"). A value that is only part of an earlier one counts when it
-    has a digit (a code), not for words: "Chicago" after "Hilton Hotel in Chicago" is no
-    copy."""
+def repeated_arguments(call: Call, tool: Tool, task: str) -> dict[str, Any]:
+    """The arguments of `call` that repeat a value written before them, each with the value
+    to keep it from (None: none, only the repetition):
+
+    * free text (no enum, no const) repeating an earlier string: ``county="CA123456"`` after
+      ``case_number="CA123456"``, ``court="AL2562"`` after ``docket="2022/AL2562"``. A value
+      that is only part of an earlier one counts when it has a digit (a code), not for words:
+      "Chicago" after "Hilton Hotel in Chicago" is no copy;
+    * a number repeating an earlier argument's number (or an item of it) more often than
+      `task` writes it: ``num_success=100`` after ``num_trials=100`` for "60 heads if I flip
+      a coin 100 times", but not ``sides=6`` after ``number=6`` for "a six on a six-sided
+      die";
+    * a list of numbers holding one more often than `task` writes it (``[2000, 2000, 2000]``
+      for "cash_flows=[200,300,400,500] ... an initial investment of $2000"); None, since the
+      value may still be one of its items.
+
+    A small model copies the value it just wrote into the next slot where the task gives
+    another ("... in San Diego County", "500 lbs of trash")."""
     properties = tool.parameters.get("properties", {})
     earlier: list[str] = []
-    repeated: dict[str, str] = {}
+    numbers: list[float] = []
+    repeated: dict[str, Any] = {}
     for name, value in call.arguments.items():
-        if not isinstance(value, str) or len(value.strip()) < 3:
-            continue
-        text = value.strip().lower()
         schema = properties.get(name, {})
-        free = schema.get("type") == "string" and not {"enum", "const"} & schema.keys()
-        for before in earlier:
-            if free and (text == before or (text in before and re.search(r"\d", text))):
-                repeated[name] = before
-                break
-        earlier.append(text)
+        free = not {"enum", "const"} & schema.keys()
+        if _is_number(value):
+            if free and numbers.count(value) >= max(times_written(value, task), 1):
+                repeated[name] = value
+            numbers.append(value)
+        elif isinstance(value, list) and all(_is_number(v) for v in value):
+            items = schema.get("items") if isinstance(schema.get("items"), dict) else {}
+            if not {"enum", "const"} & items.keys() and any(
+                value.count(v) > max(times_written(v, task), 1) for v in value
+            ):
+                repeated[name] = None  # decoded again: its items say nothing of later ones
+            else:
+                numbers.extend(value)
+        elif isinstance(value, str) and len(value.strip()) >= 3:
+            text = value.strip().lower()
+            free = free and schema.get("type") == "string"
+            for before in earlier:
+                if free and (text == before or (text in before and re.search(r"\d", text))):
+                    repeated[name] = before
+                    break
+            earlier.append(text)
     return repeated
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)

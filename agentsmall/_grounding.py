@@ -8,7 +8,7 @@ argument is kept only when its value is *grounded*, that is, written in the conv
 task, earlier messages, tool results, the agent's instructions):
 
 * a string: its text appears (ignoring case and punctuation at its ends; a single word also
-  in another form: "tolls" in "toll roads");
+  in another form: "tolls" in "toll roads"; a date in any layout);
 * a number: it appears as a number (``10`` in "10 m", not in "100");
 * a list or an object: every element or value is grounded (an empty one is not); of an
   optional list of strings or numbers only some items of which are, those items are kept;
@@ -42,6 +42,7 @@ from dataclasses import replace
 from typing import Any
 
 from agentsmall._actions import Call, StepAction
+from agentsmall._dates import dates_as_declared, dates_in, readings
 from agentsmall._numbers import is_written, number_pattern
 from agentsmall._tool import Tool
 
@@ -67,6 +68,8 @@ def is_grounded(name: str, value: Any, context: str) -> bool:
         return is_written(value, context)
     if isinstance(value, str):
         text = value.strip().strip(_EDGE_PUNCTUATION).strip().lower()
+        if readings(text) & dates_in(context):  # "01-05-2021" for "January 5, 2021"
+            return True
         if re.fullmatch(r"[^\W\d_]{4,}", text):  # one word: "tolls" for "toll roads"
             return speaks_of(text, _words(context))
         return bool(text) and text in context
@@ -388,11 +391,13 @@ def check_action(
     action: StepAction, tools: Mapping[str, Tool], *, task: str, context: str, first_step: bool
 ) -> StepAction:
     """The checks a step's calls go through before they run, in order: on the first step,
-    names miscopied from the `task` are repaired (`repair_copies`); then the calls are grounded
-    in the conversation (`ground_action`) and percentages become fractions
+    names miscopied from the `task` are repaired (`repair_copies`); then dates take the layout
+    their parameters declare (`agentsmall._dates`), the calls are grounded in the
+    conversation (`ground_action`) and percentages become fractions
     (`percentages_as_fractions`). `changes` lists what they did."""
     if first_step:
         action = repair_copies(action, tools, task)
+    action = dates_as_declared(action, tools)
     action = ground_action(action, tools, context)
     return percentages_as_fractions(action, tools, context)
 
@@ -410,4 +415,6 @@ def changes(action: StepAction) -> list[tuple[str, dict[str, list[str]]]]:
         found.append(("arguments_left_out", left_out))
     if action.as_fractions:
         found.append(("percentages_as_fractions", {"arguments": list(action.as_fractions)}))
+    if action.dates_formatted:
+        found.append(("dates_formatted", {"arguments": list(action.dates_formatted)}))
     return found

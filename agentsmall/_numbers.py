@@ -59,11 +59,17 @@ def number_pattern(value: float) -> str:
 def is_written(value: float, text: str) -> bool:
     """Whether `text` writes the number `value`: in digits (10 in "10 m", not in "100", 2000
     not in "2,000,000"), or as a word ("three" for 3)."""
+    return times_written(value, text) > 0
+
+
+def times_written(value: float, text: str) -> int:
+    """How often `text` writes the number `value`, in digits or as a word (`is_written`):
+    "a six on a six-sided die" writes 6 twice."""
     # Not a part of a number grouped in thousands ("500" or "1" of "1,500"), but "5,10" is
     # two numbers.
     group = r"\d{3}(?!\d)"
     before = rf"(?<![\d.])(?:(?<!\d,)|(?!{group}))"
     digits = rf"{before}(?:{number_pattern(value)})(?!\d|,{group})"
-    if re.search(digits, text):
-        return True
-    return any(_NUMBER_WORDS.get(w.lower()) == value for w in _NUMBER_WORD.findall(text))
+    in_digits = len(re.findall(digits, text))
+    in_words = sum(_NUMBER_WORDS.get(w.lower()) == value for w in _NUMBER_WORD.findall(text))
+    return in_digits + in_words

@@ -122,11 +122,12 @@ class Event:
     further calls, the conversation does not ground), "copies_repaired" (names the model
     miscopied from the task, replaced by what the task writes), "call_withheld" (a first call with
     required values nothing gave: the step answers instead), "arguments_repeated" (a first call
-    whose free-text argument repeats an earlier one's value: decoded again, `redone`, with the
-    task's other values), "percentages_as_fractions"
-    (numbers the task wrote as percentages, passed as fractions), "calls_added" (calls for the other
-    values of a list in the task), "tool_call", "tool_result", "step_error",
-    "escalation" (data: `Escalation.as_dict()`), "final_answer", "run_finished".
+    whose argument repeats an earlier one's value: decoded again, `redone`, with the task's
+    other values), "percentages_as_fractions" (numbers the task wrote as percentages, passed as
+    fractions), "dates_formatted" (dates passed in the layout their parameter declares),
+    "calls_added" (calls for the other values of a list in the task), "tool_call",
+    "tool_result", "step_error", "escalation" (data: `Escalation.as_dict()`), "final_answer",
+    "run_finished".
     """
 
     kind: str
@@ -807,9 +808,10 @@ class Agent:
     def unrepeated_step(
         self, action: StepAction, space: ActionSpace, task: str
     ) -> tuple[list[str], ActionSpace, JsonSchemaConstraint] | None:
-        """The step to decode instead of a first call whose free-text arguments repeat an
-        earlier argument's value (`_given.repeated_arguments`): the same tool, those arguments
-        held to the task's values other than that one. None when there is no such argument,
+        """The step to decode instead of a first call whose arguments repeat an earlier
+        argument's value (`_given.repeated_arguments`: a copied text, a number used more often
+        than the task writes it): the same tool, those arguments held to the task's values
+        other than that one. None when there is no such argument,
         or no other value to hold it to. Returns the arguments as ``tool.argument`` too."""
         if self.native is not None or not action.calls:
             return None
@@ -817,7 +819,7 @@ class Agent:
         tool = space.tools.get(call.tool)
         if tool is None or call.tool == ESCALATE:
             return None
-        repeated = repeated_arguments(call, tool)
+        repeated = repeated_arguments(call, tool, task)
         if not repeated:
             return None
         names = [f"{call.tool}.{name}" for name in repeated]

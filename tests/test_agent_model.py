@@ -99,7 +99,7 @@ def test_a_tool_that_raises_does_not_crash_the_run(embedded_model: Any, tmp_path
 
     agent = Agent(embedded_model, tools=[divide], memory=tmp_path / "m.db", max_steps=3)
     try:
-        result = agent.run("Use the divide tool to divide 5 by 0.")
+        result = agent.run("Use the divide tool to divide 10 by 0.")
         rows = agent.memory.steps(result.session_id)
     finally:
         agent.memory.close()

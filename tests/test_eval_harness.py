@@ -165,15 +165,16 @@ def test_agentsmall_mode_decodes_the_agents_gated_and_grounded_first_step(
     def scorer(context: str, continuation: str) -> float:
         return 20.0 if context.startswith("Tool: weather.current") else 0.0
 
-    reply = [call("weather.current", city="Oslo", unit="fahrenheit")]  # "celsius" was asked
+    reply = [call("weather.current", city="Oslo", unit="celsius")]
     model = ScriptedModel([reply], scorer=scorer)
     ours = run_bfcl(model, [item], modes=["agentsmall"]).results[0]
     gate = ours.as_dict()["gate"]
     assert gate["offered"] == ("weather.current",)
     schema = json.dumps(model.constraints[0].schema)  # type: ignore[union-attr]
     assert "music.play" not in schema and "final_answer" not in schema
-    assert ours.calls == [{"weather.current": {"city": "Oslo"}}]  # unit: not in the question
-    assert ours.as_dict()["ungrounded_dropped"] == ["weather.current.unit"]
+    assert "fahrenheit" not in schema  # "in celsius": the unit's choices narrowed to it
+    assert ours.calls == [{"weather.current": {"city": "Oslo", "unit": "celsius"}}]
+    reply = [call("weather.current", city="Oslo", unit="fahrenheit")]  # "celsius" was asked
     plain_model = ScriptedModel([reply], scorer=scorer)
     plain = run_bfcl(
         plain_model,

@@ -19,6 +19,7 @@ from agentsmall._given import (
     numbers_in,
     phrases_in,
     repeated_arguments,
+    shaped_by_task,
     spoken_flags,
 )
 from agentsmall.agent import Event
@@ -193,6 +194,33 @@ def test_a_value_of_a_lists_items_speaks_of_the_list() -> None:
 
 
 @tool
+def lawyer(city: str, specialty: list[Literal["Civil", "Divorce", "Business"]]) -> str:
+    """Find a lawyer."""
+    return city
+
+
+def test_choices_the_task_writes_narrow_the_first_step(
+    tmp_path: Path, closing: list[Agent]
+) -> None:
+    shaped = shaped_by_task(lawyer, "A lawyer for divorce cases in Chicago.")
+    assert shaped is not None
+    assert shaped["properties"]["specialty"]["items"]["enum"] == ["Divorce"]
+    assert lawyer.parameters["properties"]["specialty"]["items"]["enum"] == [
+        "Civil",
+        "Divorce",
+        "Business",
+    ]  # the tool itself is unchanged
+    assert shaped_by_task(lawyer, "A lawyer in Chicago.") is None  # none written
+    both = shaped_by_task(lawyer, "Civil, divorce or business law, in Chicago.")
+    assert both is None  # all written: nothing to narrow
+    agent = Agent(ScriptedModel([]), tools=[lawyer], memory=tmp_path / "m.db", tool_gate=None)
+    closing.append(agent)
+    space, _, _ = agent.first_step("A lawyer for divorce cases in Chicago.")
+    assert space.accepts([Call("lawyer", {"city": "Chicago", "specialty": ["Divorce"]})])
+    assert not space.accepts([Call("lawyer", {"city": "Chicago", "specialty": ["Civil"]})])
+
+
+@tool
 def ttest(
     sample1: list[float],
     sample2: list[float],
@@ -273,14 +301,55 @@ def record(case_number: str, county: str, kind: Literal["civil", "criminal"] = "
 
 
 def test_a_value_repeated_in_a_later_argument() -> None:
+    task = "Find case CA123456 in San Diego County."
     same = Call("record", {"case_number": "CA123456", "county": "CA123456"})
-    assert repeated_arguments(same, record) == {"county": "ca123456"}
+    assert repeated_arguments(same, record, task) == {"county": "ca123456"}
     part = Call("record", {"case_number": "2022/AL2562", "county": "AL2562"})
-    assert repeated_arguments(part, record) == {"county": "2022/al2562"}  # a code, in part
+    assert repeated_arguments(part, record, task) == {"county": "2022/al2562"}  # a code
     words = Call("record", {"case_number": "Hilton Hotel in Chicago", "county": "Chicago"})
-    assert repeated_arguments(words, record) == {}  # words in part: no copy
+    assert repeated_arguments(words, record, task) == {}  # words in part: no copy
     fine = Call("record", {"case_number": "CA123456", "county": "San Diego"})
-    assert repeated_arguments(fine, record) == {}
+    assert repeated_arguments(fine, record, task) == {}
+
+
+@tool
+def binomial(trials: int, successes: int, sides: int = 2) -> float:
+    """Probability of a number of successes."""
+    return 0.0
+
+
+@tool
+def npv(cash_flows: list[int], rate: float, initial: int = 0) -> float:
+    """Net present value."""
+    return 0.0
+
+
+def test_a_number_used_more_often_than_the_task_writes_it() -> None:
+    task = "The probability of 60 heads if I flip a coin 100 times."
+    copied = Call("binomial", {"trials": 100, "successes": 100})
+    assert repeated_arguments(copied, binomial, task) == {"successes": 100}
+    right = Call("binomial", {"trials": 100, "successes": 60})
+    assert repeated_arguments(right, binomial, task) == {}
+    die = "Rolling a six on a six-sided die, twice."  # six written twice: both may take it
+    assert repeated_arguments(Call("binomial", {"trials": 6, "sides": 6}), binomial, die) == {}
+    unwritten = Call("binomial", {"trials": 12, "successes": 3})  # each used once
+    assert repeated_arguments(unwritten, binomial, "twelve months, 3 of them") == {}
+    flows = "NPV of cash_flows=[200,300,400,500] at 10%, initial investment of $2000."
+    listed = Call("npv", {"cash_flows": [2000, 2000, 2000], "rate": 0.1, "initial": 2000})
+    assert repeated_arguments(listed, npv, flows) == {"cash_flows": None}
+    twice = "Cash flows of 100, 100 and 200 at 5%."  # the task lists 100 twice itself
+    assert (
+        repeated_arguments(Call("npv", {"cash_flows": [100, 100, 200], "rate": 0.05}), npv, twice)
+        == {}
+    )
+
+
+def test_held_to_the_task_without_the_number_taken() -> None:
+    task = "The probability of 60 heads if I flip a coin 100 times."
+    held = held_to_task(
+        binomial.parameters, "binomial", ["binomial.successes"], task, not_like={"successes": 100}
+    )
+    assert held is not None and held["properties"]["successes"]["enum"] == [60]
 
 
 def test_a_repeated_value_is_decoded_again_without_it(tmp_path: Path, closing: list[Agent]) -> None:

@@ -96,6 +96,7 @@ STEP_CHANGES = (
     "copies_repaired",
     "arguments_left_out",
     "percentages_as_fractions",
+    "dates_formatted",
     "call_withheld",
     "arguments_repeated",
     "calls_added",
@@ -112,6 +113,8 @@ def describe_change(kind: str, data: dict[str, Any]) -> str:
         return f"miscopied from the task, repaired: {', '.join(data['arguments'])}"
     if kind == "percentages_as_fractions":
         return f"percentages passed as fractions: {', '.join(data['arguments'])}"
+    if kind == "dates_formatted":
+        return f"dates passed in the layout the tool asks for: {', '.join(data['arguments'])}"
     if kind == "call_withheld":
         held = data.get("held")
         then = "decoding it again held to the task's values" if held else "answering instead"

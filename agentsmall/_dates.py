@@ -1,0 +1,129 @@
+"""Dates in the form a tool asks for.
+
+A tool often says how it wants a date ("Must be in MM-DD-YYYY format", "(month-day-year)"),
+and a small model writes dates the way it saw them most, as ``1980-01-01``, whatever the
+description or the task says. A date is a value, not a string: when the model's value reads
+as exactly one date and the parameter declares a layout, the agent passes that date in the
+declared layout (`dates_as_declared`). A value that reads two ways ("01-02-2020": January 2
+or February 1) is left as written, and so is one in a parameter that declares nothing.
+
+Grounding asks here too (`dates_in`): "01-01-2021" is written in a task that says "January 1,
+2021".
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import re
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from agentsmall._actions import Call, StepAction
+from agentsmall._tool import Tool
+
+_MONTHS = {name.lower(): i for i, name in enumerate(calendar.month_name) if name}
+_MONTHS |= {name.lower(): i for i, name in enumerate(calendar.month_abbr) if name}
+_MONTH = "|".join(sorted(_MONTHS, key=len, reverse=True))
+
+_YEAR_FIRST = re.compile(r"(\d{4})([-/.])(\d{1,2})\2(\d{1,2})")
+_YEAR_LAST = re.compile(r"(\d{1,2})([-/.])(\d{1,2})\2(\d{4})")
+_MONTH_DAY_YEAR = re.compile(rf"({_MONTH})\.? (\d{{1,2}})(?:st|nd|rd|th)?,? (\d{{4}})", re.I)
+_DAY_MONTH_YEAR = re.compile(
+    rf"(\d{{1,2}})(?:st|nd|rd|th)? (?:of )?({_MONTH})\.?,? (\d{{4}})", re.I
+)
+
+_PART = r"(y{3,4}|m{2}|d{2})"
+_DECLARED = re.compile(rf"(?<![a-z]){_PART}([-/.]){_PART}\2{_PART}(?![a-z])", re.I)
+_DECLARED_IN_WORDS = re.compile(r"\b(year|month|day)([-/])(year|month|day)\2(year|month|day)\b")
+_DIRECTIVES = {"y": "%Y", "m": "%m", "d": "%d", "year": "%Y", "month": "%m", "day": "%d"}
+
+
+def _date(year: int, month: int, day: int) -> dt.date | None:
+    try:
+        return dt.date(year, month, day)
+    except ValueError:
+        return None
+
+
+def readings(text: str) -> set[dt.date]:
+    """The dates `text` (a whole value) can mean: one for "1980-01-01", "January 1, 1980" or
+    "13-01-1980"; two for "01-02-2020" (month first or day first); none for anything else."""
+    text = text.strip()
+    if match := _YEAR_FIRST.fullmatch(text):
+        found = _date(int(match[1]), int(match[3]), int(match[4]))
+        return {found} if found else set()
+    if match := _YEAR_LAST.fullmatch(text):
+        first, second, year = int(match[1]), int(match[3]), int(match[4])
+        both = {_date(year, first, second), _date(year, second, first)}
+        return {d for d in both if d is not None}
+    if match := _MONTH_DAY_YEAR.fullmatch(text):
+        found = _date(int(match[3]), _MONTHS[match[1].lower()], int(match[2]))
+        return {found} if found else set()
+    if match := _DAY_MONTH_YEAR.fullmatch(text):
+        found = _date(int(match[3]), _MONTHS[match[2].lower()], int(match[1]))
+        return {found} if found else set()
+    return set()
+
+
+def dates_in(text: str) -> set[dt.date]:
+    """Every date `text` writes, in any of the forms `readings` knows (both readings of an
+    ambiguous one)."""
+    found: set[dt.date] = set()
+    for pattern in (_YEAR_FIRST, _YEAR_LAST, _MONTH_DAY_YEAR, _DAY_MONTH_YEAR):
+        for match in pattern.finditer(text):
+            found |= readings(match[0])
+    return found
+
+
+def declared_format(schema: Mapping[str, Any]) -> str | None:
+    """The date layout the parameter's description declares, as a `strftime` format
+    ("MM-DD-YYYY" gives "%m-%d-%Y", "(month-day-year)" too), or None."""
+    description = str(schema.get("description", ""))
+    if match := _DECLARED.search(description):
+        parts, separator = (match[1], match[3], match[4]), match[2]
+        letters = [p[0].lower() for p in parts]
+    elif match := _DECLARED_IN_WORDS.search(description.lower()):
+        parts, separator = (match[1], match[3], match[4]), match[2]
+        letters = list(parts)
+    else:
+        return None
+    if len(set(letters)) != 3:
+        return None
+    return separator.join(_DIRECTIVES[p] for p in letters)
+
+
+def as_declared(value: str, schema: Mapping[str, Any]) -> str | None:
+    """`value` written in the layout `schema` declares, or None when it declares none, the
+    value is not a date, reads as more than one, or is written so already."""
+    layout = declared_format(schema)
+    if layout is None:
+        return None
+    meant = readings(value)
+    if len(meant) != 1:
+        return None
+    written = meant.pop().strftime(layout)
+    return None if written == value.strip() else written
+
+
+def dates_as_declared(action: StepAction, tools: Mapping[str, Tool]) -> StepAction:
+    """`action` with every date argument in the layout its parameter declares
+    (`as_declared`); the arguments changed are recorded as ``tool.argument``."""
+    calls: list[Call] = []
+    changed: list[str] = []
+    for call in action.calls:
+        tool = tools.get(call.tool)
+        properties = tool.parameters.get("properties", {}) if tool is not None else {}
+        arguments = dict(call.arguments)
+        for name, value in call.arguments.items():
+            if not isinstance(value, str) or name not in properties:
+                continue
+            written = as_declared(value, properties[name])
+            if written is not None:
+                arguments[name] = written
+                changed.append(f"{call.tool}.{name}")
+        calls.append(Call(call.tool, arguments))
+    if not changed:
+        return action
+    return replace(action, calls=tuple(calls), dates_formatted=tuple(changed))
