@@ -72,8 +72,8 @@ class StepAction:
     """Arguments (``tool.argument``) the task wrote as percentages, passed as fractions
     (`agentsmall._grounding.percentages_as_fractions`)."""
     dates_formatted: tuple[str, ...] = ()
-    """Date arguments (``tool.argument``) passed in the layout their parameter declares
-    (`agentsmall._dates.dates_as_declared`)."""
+    """Date arguments (``tool.argument``) passed in the layout their parameter declares, or
+    replaced by the one date the task writes (`agentsmall._dates.dates_as_declared`)."""
     copies_repaired: tuple[str, ...] = ()
     """String arguments (``tool.argument``) the model miscopied from the task, replaced by what
     the task writes (`agentsmall._grounding.repair_copies`)."""

@@ -5,7 +5,9 @@ and a small model writes dates the way it saw them most, as ``1980-01-01``, what
 description or the task says. A date is a value, not a string: when the model's value reads
 as exactly one date and the parameter declares a layout, the agent passes that date in the
 declared layout (`dates_as_declared`). A value that reads two ways ("01-02-2020": January 2
-or February 1) is left as written, and so is one in a parameter that declares nothing.
+or February 1) is left as written, and so is one in a parameter that declares nothing. On the
+first step, a date the task does not write is replaced by the one date it does (`from_task`):
+"12/28/2021" for "Jan 28, 2021".
 
 Grounding asks here too (`dates_in`): "01-01-2021" is written in a task that says "January 1,
 2021".
@@ -107,19 +109,56 @@ def as_declared(value: str, schema: Mapping[str, Any]) -> str | None:
     return None if written == value.strip() else written
 
 
-def dates_as_declared(action: StepAction, tools: Mapping[str, Tool]) -> StepAction:
+def _layout(value: str) -> str | None:
+    """The `strftime` layout `value` is written in, for the numeric forms ("12/28/2021" is
+    "%m/%d/%Y"; a day-month order only where the first number is no month)."""
+    value = value.strip()
+    if match := _YEAR_FIRST.fullmatch(value):
+        return match[2].join(("%Y", "%m", "%d"))
+    if match := _YEAR_LAST.fullmatch(value):
+        order = ("%d", "%m", "%Y") if int(match[1]) > 12 else ("%m", "%d", "%Y")
+        return match[2].join(order)
+    return None
+
+
+def from_task(
+    value: str, schema: Mapping[str, Any], task: str, *, taken: set[dt.date] = frozenset()
+) -> str | None:
+    """The one date `task` writes, in the layout of `schema` or else of `value`, when
+    `value` is a date the task does not write: a small model miscopies "Jan 28, 2021" as
+    "12/28/2021". None when the value is no date, is one the task writes, or the task writes
+    no date or more than one (which one was meant is then unknown), or its date is `taken`
+    by another argument (an end date the task left open is not its start date)."""
+    meant = readings(value)
+    written = dates_in(task)
+    if not meant or meant & written or len(written) != 1 or written & taken:
+        return None
+    layout = declared_format(schema) or _layout(value)
+    date = next(iter(written))
+    if layout is None:
+        return f"{calendar.month_name[date.month]} {date.day}, {date.year}"
+    return date.strftime(layout)
+
+
+def dates_as_declared(
+    action: StepAction, tools: Mapping[str, Tool], *, task: str | None = None
+) -> StepAction:
     """`action` with every date argument in the layout its parameter declares
-    (`as_declared`); the arguments changed are recorded as ``tool.argument``."""
+    (`as_declared`) and, given the `task` (on the first step), a date it does not write
+    replaced by the one it does (`from_task`). The arguments changed are recorded as
+    ``tool.argument``."""
     calls: list[Call] = []
     changed: list[str] = []
     for call in action.calls:
         tool = tools.get(call.tool)
         properties = tool.parameters.get("properties", {}) if tool is not None else {}
         arguments = dict(call.arguments)
+        taken = {d for v in arguments.values() if isinstance(v, str) for d in readings(v)}
         for name, value in call.arguments.items():
             if not isinstance(value, str) or name not in properties:
                 continue
-            written = as_declared(value, properties[name])
+            repaired = from_task(value, properties[name], task, taken=taken) if task else None
+            written = repaired or as_declared(value, properties[name])
             if written is not None:
                 arguments[name] = written
                 changed.append(f"{call.tool}.{name}")

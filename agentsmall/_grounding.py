@@ -397,7 +397,7 @@ def check_action(
     (`percentages_as_fractions`). `changes` lists what they did."""
     if first_step:
         action = repair_copies(action, tools, task)
-    action = dates_as_declared(action, tools)
+    action = dates_as_declared(action, tools, task=task if first_step else None)
     action = ground_action(action, tools, context)
     return percentages_as_fractions(action, tools, context)
 

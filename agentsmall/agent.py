@@ -124,7 +124,7 @@ class Event:
     required values nothing gave: the step answers instead), "arguments_repeated" (a first call
     whose argument repeats an earlier one's value: decoded again, `redone`, with the task's
     other values), "percentages_as_fractions" (numbers the task wrote as percentages, passed as
-    fractions), "dates_formatted" (dates passed in the layout their parameter declares),
+    fractions), "dates_formatted" (dates in the layout their parameter declares, or the task's),
     "calls_added" (calls for the other values of a list in the task), "tool_call",
     "tool_result", "step_error", "escalation" (data: `Escalation.as_dict()`), "final_answer",
     "run_finished".

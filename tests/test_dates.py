@@ -10,7 +10,14 @@ import pytest
 
 from agentsmall import Agent, tool
 from agentsmall._actions import Call, StepAction
-from agentsmall._dates import as_declared, dates_as_declared, dates_in, declared_format, readings
+from agentsmall._dates import (
+    as_declared,
+    dates_as_declared,
+    dates_in,
+    declared_format,
+    from_task,
+    readings,
+)
 from agentsmall._grounding import check_action, is_grounded
 from agentsmall.agent import Event
 from agentsmall.models import ScriptedModel
@@ -113,3 +120,19 @@ def test_the_agent_says_it_formatted_a_date(tmp_path: Path, closing: list[Agent]
     assert formatted and formatted[0].data == {"arguments": ["felonies.birth_date"]}
     call = next(e for e in events if e.kind == "tool_call")
     assert call.data["arguments"]["birth_date"] == "01-01-1980"
+
+
+def test_a_date_the_task_does_not_write_becomes_the_one_it_does() -> None:
+    plain = {"type": "string", "description": "The game's date."}
+    task = "Who won between the Lakers and the Clippers on Jan 28, 2021?"
+    assert from_task("12/28/2021", plain, task) == "01/28/2021"  # in the value's own layout
+    assert from_task("2021-12-28", plain, task) == "2021-01-28"
+    assert from_task("28 Dec 2021", plain, task) == "January 28, 2021"
+    declared = {"type": "string", "description": "Date as YYYY-MM-DD."}
+    assert from_task("12/28/2021", declared, task) == "2021-01-28"
+    assert from_task("01/28/2021", plain, task) is None  # the task's date already
+    assert from_task("Lakers", plain, task) is None  # no date
+    assert from_task("2021-12-28", plain, "Games from March 1, 2021 to May 2, 2021?") is None
+    assert from_task("2021-12-28", plain, "Who won yesterday?") is None
+    taken = {dt.date(2021, 1, 28)}  # the start date holds it: an open end stays the model's
+    assert from_task("2021-12-28", plain, task, taken=taken) is None

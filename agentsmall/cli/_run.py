@@ -114,7 +114,7 @@ def describe_change(kind: str, data: dict[str, Any]) -> str:
     if kind == "percentages_as_fractions":
         return f"percentages passed as fractions: {', '.join(data['arguments'])}"
     if kind == "dates_formatted":
-        return f"dates passed in the layout the tool asks for: {', '.join(data['arguments'])}"
+        return f"dates as the task and the tool write them: {', '.join(data['arguments'])}"
     if kind == "call_withheld":
         held = data.get("held")
         then = "decoding it again held to the task's values" if held else "answering instead"
