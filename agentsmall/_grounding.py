@@ -27,7 +27,8 @@ Two more checks work on values rather than on whether an argument is there:
 * `invented_values`: the required values of a first call that nothing gave, a sign that the
   model called the nearest tool for a task no tool does; the agent withholds that call and the
   step answers instead (`Agent`).
-* `percentages_as_fractions`: "5%" in the task goes to a rate as 0.05.
+* `percentages_as_fractions`: "5%" in the task goes to a rate as 0.05, and
+  `numbers_as_meant`: "50 million" to a number as 50000000.
 
 The step's recorded action is the one that ran, so the history shows exactly what happened.
 """
@@ -43,7 +44,7 @@ from typing import Any
 
 from agentsmall._actions import Call, StepAction
 from agentsmall._dates import dates_as_declared, dates_in, readings
-from agentsmall._numbers import is_written, number_pattern
+from agentsmall._numbers import is_written, number_pattern, scaled_in
 from agentsmall._tool import Tool
 
 _NAME_PARTS = re.compile(r"[_\W]+|(?<=[a-z])(?=[A-Z])")
@@ -294,6 +295,33 @@ def percentages_as_fractions(
     return replace(action, calls=tuple(calls), as_fractions=tuple(converted))
 
 
+def numbers_as_meant(action: StepAction, tools: Mapping[str, Tool], context: str) -> StepAction:
+    """`action` with every number the conversation wrote only with a word of scale ("a
+    payout of 50 million") passed as the number it means (50000000), unless the parameter
+    speaks of that scale itself ("revenue in millions"). A small model copies the digits."""
+    scaled = scaled_in(context)
+    calls: list[Call] = []
+    converted: list[str] = []
+    for call in action.calls:
+        tool = tools.get(call.tool)
+        properties = tool.parameters.get("properties", {}) if tool is not None else {}
+        arguments = dict(call.arguments)
+        for name, value in call.arguments.items():
+            if isinstance(value, bool) or value not in scaled or name not in properties:
+                continue
+            about = f"{name} {json.dumps(properties[name])}".lower()
+            if any(word in about for word in ("thousand", "million", "billion", "trillion")):
+                continue
+            if properties[name].get("type") not in ("integer", "number"):
+                continue
+            arguments[name] = scaled[value]
+            converted.append(f"{call.tool}.{name}")
+        calls.append(Call(call.tool, arguments))
+    if not converted:
+        return action
+    return replace(action, calls=tuple(calls), scaled=tuple(converted))
+
+
 _SPAN_WORD = re.compile(r"[\w.'&-]+")
 _SPAN_EDGES = frozenset(
     {"a", "an", "the", "in", "of", "at", "on", "to", "for", "from", "by", "with", "and", "or"}
@@ -393,12 +421,13 @@ def check_action(
     """The checks a step's calls go through before they run, in order: on the first step,
     names miscopied from the `task` are repaired (`repair_copies`); then dates take the layout
     their parameters declare (`agentsmall._dates`), the calls are grounded in the
-    conversation (`ground_action`) and percentages become fractions
-    (`percentages_as_fractions`). `changes` lists what they did."""
+    conversation (`ground_action`), "50 million" becomes 50000000 (`numbers_as_meant`) and
+    percentages become fractions (`percentages_as_fractions`). `changes` lists what they did."""
     if first_step:
         action = repair_copies(action, tools, task)
     action = dates_as_declared(action, tools, task=task if first_step else None)
     action = ground_action(action, tools, context)
+    action = numbers_as_meant(action, tools, context)
     return percentages_as_fractions(action, tools, context)
 
 
@@ -415,6 +444,8 @@ def changes(action: StepAction) -> list[tuple[str, dict[str, list[str]]]]:
         found.append(("arguments_left_out", left_out))
     if action.as_fractions:
         found.append(("percentages_as_fractions", {"arguments": list(action.as_fractions)}))
+    if action.scaled:
+        found.append(("numbers_scaled", {"arguments": list(action.scaled)}))
     if action.dates_formatted:
         found.append(("dates_formatted", {"arguments": list(action.dates_formatted)}))
     return found

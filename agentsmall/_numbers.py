@@ -25,14 +25,30 @@ _NUMBER_WORDS |= {"twice": 2, "thrice": 3, "dozen": 12, "single": 1, "double": 2
 _NUMBER_WORD = re.compile(rf"\b(?:{'|'.join(_NUMBER_WORDS)})\b", re.IGNORECASE)
 
 
+_SCALES = {"thousand": 10**3, "million": 10**6, "billion": 10**9, "trillion": 10**12}
+_SCALED = re.compile(
+    r"(?<![\w.])(\d+(?:\.\d+)?)\s*(thousand|million|billion|trillion)\b", re.IGNORECASE
+)
+
+
+def _meant(scaled: re.Match[str]) -> int | float:
+    """The number "50 million" means: 50000000."""
+    value = float(scaled[1]) * _SCALES[scaled[2].lower()]
+    return int(value) if value.is_integer() else value
+
+
 def numbers_in(text: str, *, integers_only: bool) -> list[int | float]:
     """The numbers `text` writes, in order, each once: in digits ("1,000" as 1000) or as a
-    word ("six", "twice", "a dozen")."""
+    word ("six", "twice", "a dozen"); with a word of scale, both as written and as meant
+    ("50 million": 50 and 50000000)."""
     found: list[int | float] = []
-    matches = sorted([*_NUMBER.finditer(text), *_NUMBER_WORD.finditer(text)], key=re.Match.start)
-    for match in matches:
-        word = _NUMBER_WORDS.get(match.group().lower())
-        raw = str(word) if word is not None else match.group().replace(",", "")
+    written = [
+        (m.start(), m.group()) for m in (*_NUMBER.finditer(text), *_NUMBER_WORD.finditer(text))
+    ]
+    scaled = [(m.start(), str(_meant(m))) for m in _SCALED.finditer(text)]
+    for _, raw in sorted([*written, *scaled], key=lambda at: at[0]):  # stable: digits first
+        word = _NUMBER_WORDS.get(raw.lower())
+        raw = str(word) if word is not None else raw.replace(",", "")
         value: int | float = float(raw) if "." in raw else int(raw)
         if isinstance(value, float) and value.is_integer() and integers_only:
             value = int(value)
@@ -41,6 +57,24 @@ def numbers_in(text: str, *, integers_only: bool) -> list[int | float]:
         if value not in found:
             found.append(value)
     return found
+
+
+def scaled_in(text: str) -> dict[int | float, int | float]:
+    """The numbers `text` writes only with a word of scale, each with the number it means:
+    {50: 50000000} for "a payout of 50 million", {8.5: 8500000} for "8.5 million km²"."""
+    scaled: dict[int | float, int | float] = {}
+    for match in _SCALED.finditer(text):
+        raw = float(match[1])
+        scaled[int(raw) if raw.is_integer() else raw] = _meant(match)
+    return {
+        digits: meant
+        for digits, meant in scaled.items()
+        if _times_in_digits(digits, text) == _times_scaled(digits, text)
+    }
+
+
+def _times_scaled(value: float, text: str) -> int:
+    return sum(float(m[1]) == value for m in _SCALED.finditer(text))
 
 
 def number_pattern(value: float) -> str:
@@ -63,13 +97,18 @@ def is_written(value: float, text: str) -> bool:
 
 
 def times_written(value: float, text: str) -> int:
-    """How often `text` writes the number `value`, in digits or as a word (`is_written`):
-    "a six on a six-sided die" writes 6 twice."""
+    """How often `text` writes the number `value`, in digits, as a word, or with a word of
+    scale (`is_written`): "a six on a six-sided die" writes 6 twice, "50 million" writes 50
+    and 50000000 once each."""
+    in_words = sum(_NUMBER_WORDS.get(w.lower()) == value for w in _NUMBER_WORD.findall(text))
+    scaled = sum(_meant(m) == value for m in _SCALED.finditer(text))
+    return _times_in_digits(value, text) + in_words + scaled
+
+
+def _times_in_digits(value: float, text: str) -> int:
     # Not a part of a number grouped in thousands ("500" or "1" of "1,500"), but "5,10" is
     # two numbers.
     group = r"\d{3}(?!\d)"
     before = rf"(?<![\d.])(?:(?<!\d,)|(?!{group}))"
     digits = rf"{before}(?:{number_pattern(value)})(?!\d|,{group})"
-    in_digits = len(re.findall(digits, text))
-    in_words = sum(_NUMBER_WORDS.get(w.lower()) == value for w in _NUMBER_WORD.findall(text))
-    return in_digits + in_words
+    return len(re.findall(digits, text))

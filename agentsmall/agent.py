@@ -120,11 +120,12 @@ class Event:
     kinds: "run_started", "tools_ranked" (the tool gate's decision: `GateDecision.as_dict()`),
     "step_started", "text" (streamed output), "arguments_left_out" (optional arguments, and
     further calls, the conversation does not ground), "copies_repaired" (names the model
-    miscopied from the task, replaced by what the task writes), "call_withheld" (a first call with
-    required values nothing gave: the step answers instead), "arguments_repeated" (a first call
-    whose argument repeats an earlier one's value: decoded again, `redone`, with the task's
-    other values), "percentages_as_fractions" (numbers the task wrote as percentages, passed as
-    fractions), "dates_formatted" (dates in the layout their parameter declares, or the task's),
+    miscopied from the task, replaced by what the task writes), "call_withheld" (a first call
+    with required values nothing gave: the step answers instead), "arguments_repeated" (a first
+    call whose argument repeats an earlier one's value: decoded again, `redone`, with the
+    task's other values), "percentages_as_fractions" (numbers the task wrote as percentages,
+    passed as fractions), "numbers_scaled" ("50 million" passed as 50000000),
+    "dates_formatted" (dates in the layout their parameter declares, or the task's),
     "calls_added" (calls for the other values of a list in the task), "tool_call",
     "tool_result", "step_error", "escalation" (data: `Escalation.as_dict()`), "final_answer",
     "run_finished".

@@ -175,6 +175,10 @@ def test_the_cli_lines_name_what_the_agent_changed() -> None:
     assert line == "miscopied from the task, repaired: sculpture.artist"
     line = describe_change("percentages_as_fractions", {"arguments": ["grow.rate"]})
     assert line == "percentages passed as fractions: grow.rate"
+    line = describe_change("numbers_scaled", {"arguments": ["dividend.payout"]})
+    assert line == "numbers written in millions etc., passed in full: dividend.payout"
+    line = describe_change("dates_formatted", {"arguments": ["record.birth_date"]})
+    assert line == "dates as the task and the tool write them: record.birth_date"
     added = {"calls": [{"tool": "convert", "arguments": {"amount": 7}}]}
     line = describe_change("calls_added", added)
     assert line == "added for the other values listed in the task: convert(amount=7)"

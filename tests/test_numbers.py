@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from agentsmall._numbers import is_written
+from agentsmall import tool
+from agentsmall._actions import Call, StepAction
+from agentsmall._grounding import numbers_as_meant
+from agentsmall._numbers import is_written, numbers_in, scaled_in, times_written
 
 TEXT = "Coordinates (40.7128, -74.0060); a profit of $2,000,000 in three days; 10 m, not 100."
 
@@ -34,3 +37,31 @@ def test_numbers_listed_without_spaces_are_each_written() -> None:
     grouped = "a price of 1,500 dollars"
     assert is_written(1500, grouped)
     assert not is_written(1, grouped) and not is_written(500, grouped)
+
+
+def test_numbers_with_a_word_of_scale_are_read_as_meant() -> None:
+    task = "100 million shares, a payout of 50 million USD, 8.5 million km2, and 50 more"
+    assert scaled_in(task) == {100: 100_000_000, 8.5: 8_500_000}  # 50 is also written alone
+    assert is_written(100_000_000, task) and is_written(100, task)
+    assert times_written(50, task) == 2
+    assert numbers_in("a payout of 50 million", integers_only=True) == [50, 50_000_000]
+
+
+@tool
+def dividend(total_payout: int, outstanding_shares: int, revenue_millions: float = 0) -> float:
+    """Dividend per share."""
+    return total_payout / outstanding_shares
+
+
+def test_a_call_gets_the_number_meant_not_its_digits() -> None:
+    task = "Dividend per share: 100 million shares, a payout of 50 million, revenue 7 million."
+    copied = {"total_payout": 50, "outstanding_shares": 100, "revenue_millions": 7}
+    action = StepAction(calls=(Call("dividend", copied),))
+    meant = numbers_as_meant(action, {"dividend": dividend}, task)
+    assert meant.calls[0].arguments == {
+        "total_payout": 50_000_000,
+        "outstanding_shares": 100_000_000,
+        "revenue_millions": 7,  # the parameter counts in millions itself
+    }
+    assert meant.scaled == ("dividend.total_payout", "dividend.outstanding_shares")
+    assert numbers_as_meant(action, {"dividend": dividend}, "50 and 100 and 7") is action

@@ -97,6 +97,7 @@ STEP_CHANGES = (
     "arguments_left_out",
     "percentages_as_fractions",
     "dates_formatted",
+    "numbers_scaled",
     "call_withheld",
     "arguments_repeated",
     "calls_added",
@@ -113,6 +114,8 @@ def describe_change(kind: str, data: dict[str, Any]) -> str:
         return f"miscopied from the task, repaired: {', '.join(data['arguments'])}"
     if kind == "percentages_as_fractions":
         return f"percentages passed as fractions: {', '.join(data['arguments'])}"
+    if kind == "numbers_scaled":
+        return f"numbers written in millions etc., passed in full: {', '.join(data['arguments'])}"
     if kind == "dates_formatted":
         return f"dates as the task and the tool write them: {', '.join(data['arguments'])}"
     if kind == "call_withheld":

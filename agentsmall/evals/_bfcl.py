@@ -80,6 +80,7 @@ class ItemResult:
             "copies_repaired": list(a.action.copies_repaired) if a.action else [],
             "as_fractions": list(a.action.as_fractions) if a.action else [],
             "dates_formatted": list(a.action.dates_formatted) if a.action else [],
+            "scaled": list(a.action.scaled) if a.action else [],
             "invented": list(a.action.invented) if a.action else [],
             "held": a.action.held if a.action else False,
             "repeated": list(a.action.repeated) if a.action else [],
