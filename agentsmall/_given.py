@@ -24,7 +24,7 @@ from typing import Any
 
 from agentsmall._actions import Call
 from agentsmall._grounding import name_words, phrases, speaks_of
-from agentsmall._numbers import numbers_in, times_written
+from agentsmall._numbers import is_written, numbers_in, times_written
 from agentsmall._tool import Tool
 
 MAX_SPAN_WORDS = 6
@@ -243,7 +243,9 @@ def repeated_arguments(call: Call, tool: Tool, task: str) -> dict[str, Any]:
     * a number repeating an earlier argument's number (or an item of it) more often than
       `task` writes it: ``num_success=100`` after ``num_trials=100`` for "60 heads if I flip
       a coin 100 times", but not ``sides=6`` after ``number=6`` for "a six on a six-sided
-      die";
+      die". Where the task names the later argument next to the number more than the earlier
+      one (`nearness`), the earlier is the copy (``periods=3`` before ``years=3`` for "in 3
+      years");
     * a list of numbers holding one more often than `task` writes it (``[2000, 2000, 2000]``
       for "cash_flows=[200,300,400,500] ... an initial investment of $2000"); None, since the
       value may still be one of its items.
@@ -253,13 +255,18 @@ def repeated_arguments(call: Call, tool: Tool, task: str) -> dict[str, Any]:
     properties = tool.parameters.get("properties", {})
     earlier: list[str] = []
     numbers: list[float] = []
+    holders: dict[float, str] = {}  # the scalar argument that wrote a number first
     repeated: dict[str, Any] = {}
     for name, value in call.arguments.items():
         schema = properties.get(name, {})
         free = not {"enum", "const"} & schema.keys()
         if _is_number(value):
             if free and numbers.count(value) >= max(times_written(value, task), 1):
+                first = holders.get(value)
+                if first is not None and nearness(name, value, task) > nearness(first, value, task):
+                    name, holders[value] = first, name  # "in 3 years": years takes the 3
                 repeated[name] = value
+            holders.setdefault(value, name)
             numbers.append(value)
         elif isinstance(value, list) and all(_is_number(v) for v in value):
             items = schema.get("items") if isinstance(schema.get("items"), dict) else {}
@@ -278,6 +285,24 @@ def repeated_arguments(call: Call, tool: Tool, task: str) -> dict[str, Any]:
                     break
             earlier.append(text)
     return repeated
+
+
+_NEAR = 3
+"""Words either side of a number within which a parameter's name counts as naming it."""
+
+
+def nearness(name: str, value: float, task: str) -> float:
+    """How much `task` names parameter `name` next to where it writes the number `value`:
+    the largest share of the name's words written within `_NEAR` words of one mention of it
+    (``time_years`` 0.5 in "in 3 years", ``net_income`` 1.0 in "net income of $2,000,000")."""
+    words = [w.strip(".,") for w in re.findall(r"[$\w.,%-]+", task.lower())]
+    named = _name_words(name)
+    best = 0.0
+    for at, word in enumerate(words):
+        if named and is_written(value, word):
+            around = set(words[max(0, at - _NEAR) : at + _NEAR + 1])
+            best = max(best, sum(speaks_of(w, around) for w in named) / len(named))
+    return best
 
 
 def _is_number(value: Any) -> bool:

@@ -319,6 +319,12 @@ def binomial(trials: int, successes: int, sides: int = 2) -> float:
 
 
 @tool
+def future(present: float, rate: float, periods: int, years: int) -> float:
+    """Future value of an investment."""
+    return present
+
+
+@tool
 def npv(cash_flows: list[int], rate: float, initial: int = 0) -> float:
     """Net present value."""
     return 0.0
@@ -332,6 +338,10 @@ def test_a_number_used_more_often_than_the_task_writes_it() -> None:
     assert repeated_arguments(right, binomial, task) == {}
     die = "Rolling a six on a six-sided die, twice."  # six written twice: both may take it
     assert repeated_arguments(Call("binomial", {"trials": 6, "sides": 6}), binomial, die) == {}
+    # The later argument is named next to the number, the earlier not: the earlier is the copy.
+    grow = "Grow $5000 at 5% in 3 years, compounded monthly."
+    periods = Call("future", {"present": 5000, "rate": 0.05, "periods": 3, "years": 3})
+    assert repeated_arguments(periods, future, grow) == {"periods": 3}
     unwritten = Call("binomial", {"trials": 12, "successes": 3})  # each used once
     assert repeated_arguments(unwritten, binomial, "twelve months, 3 of them") == {}
     flows = "NPV of cash_flows=[200,300,400,500] at 10%, initial investment of $2000."
