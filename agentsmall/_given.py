@@ -177,14 +177,19 @@ def _negates(word: str) -> bool:
 
 def written_choices(allowed: Sequence[Any], task: str) -> list[str]:
     """The values of `allowed` (an enum) that `task` writes as words ("divorce" for
-    "Divorce"); codes of one or two letters are left out, since they are parts of words."""
+    "Divorce"; one word also in another form: "tolls" for "toll roads"); codes of one or two
+    letters are left out, since they are parts of words."""
     lowered = task.lower()
+    words = set(re.findall(r"[^\W_]+", lowered))
     return [
         v
         for v in allowed
         if isinstance(v, str)
         and len(v) > 2
-        and re.search(rf"(?<!\w){re.escape(v.lower())}(?!\w)", lowered)
+        and (
+            re.search(rf"(?<!\w){re.escape(v.lower())}(?!\w)", lowered)
+            or (re.fullmatch(r"[^\W\d_]{4,}", v) and speaks_of(v.lower(), words))
+        )
     ]
 
 
@@ -195,7 +200,11 @@ def _narrowed_to_task(schema: dict[str, Any], task: str) -> dict[str, Any] | Non
     items = schema.get("items")
     if schema.get("type") == "array" and isinstance(items, dict):
         narrowed = _narrowed_to_task(items, task)
-        return None if narrowed is None else {**schema, "items": narrowed}
+        if narrowed is None:
+            return None
+        # No more items than choices: ["Patio", "Patio", ...] to the token limit otherwise.
+        limit = min(schema.get("maxItems", len(narrowed["enum"])), len(narrowed["enum"]))
+        return {**schema, "items": narrowed, "maxItems": max(limit, schema.get("minItems", 0))}
     allowed = schema.get("enum")
     if not isinstance(allowed, list):
         return None

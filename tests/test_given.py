@@ -218,6 +218,11 @@ def test_choices_the_task_writes_narrow_the_first_step(
     space, _, _ = agent.first_step("A lawyer for divorce cases in Chicago.")
     assert space.accepts([Call("lawyer", {"city": "Chicago", "specialty": ["Divorce"]})])
     assert not space.accepts([Call("lawyer", {"city": "Chicago", "specialty": ["Civil"]})])
+    twice = {"city": "Chicago", "specialty": ["Divorce", "Divorce"]}  # no more items than choices
+    assert not space.accepts([Call("lawyer", twice)])
+    forms = shaped_by_task(lawyer, "A business lawyer for divorces.")  # a word in another form
+    assert forms is not None
+    assert forms["properties"]["specialty"]["items"]["enum"] == ["Divorce", "Business"]
 
 
 @tool
