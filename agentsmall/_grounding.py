@@ -307,7 +307,9 @@ def numbers_as_meant(action: StepAction, tools: Mapping[str, Tool], context: str
         properties = tool.parameters.get("properties", {}) if tool is not None else {}
         arguments = dict(call.arguments)
         for name, value in call.arguments.items():
-            if isinstance(value, bool) or value not in scaled or name not in properties:
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                continue
+            if value not in scaled or name not in properties:
                 continue
             about = f"{name} {json.dumps(properties[name])}".lower()
             if any(word in about for word in ("thousand", "million", "billion", "trillion")):

@@ -48,20 +48,26 @@ def test_numbers_with_a_word_of_scale_are_read_as_meant() -> None:
 
 
 @tool
-def dividend(total_payout: int, outstanding_shares: int, revenue_millions: float = 0) -> float:
+def dividend(
+    total_payout: int,
+    outstanding_shares: int,
+    revenue_millions: float = 0,
+    notes: list[int] | None = None,
+) -> float:
     """Dividend per share."""
     return total_payout / outstanding_shares
 
 
 def test_a_call_gets_the_number_meant_not_its_digits() -> None:
     task = "Dividend per share: 100 million shares, a payout of 50 million, revenue 7 million."
-    copied = {"total_payout": 50, "outstanding_shares": 100, "revenue_millions": 7}
+    copied = {"total_payout": 50, "outstanding_shares": 100, "revenue_millions": 7, "notes": [50]}
     action = StepAction(calls=(Call("dividend", copied),))
     meant = numbers_as_meant(action, {"dividend": dividend}, task)
     assert meant.calls[0].arguments == {
         "total_payout": 50_000_000,
         "outstanding_shares": 100_000_000,
         "revenue_millions": 7,  # the parameter counts in millions itself
+        "notes": [50],  # not a number: left alone
     }
     assert meant.scaled == ("dividend.total_payout", "dividend.outstanding_shares")
     assert numbers_as_meant(action, {"dividend": dividend}, "50 and 100 and 7") is action
