@@ -126,15 +126,13 @@ def test_calls_of_one_step_run_concurrently(tmp_path: Path, closing: list[Agent]
     replies = [[call("slow_a", x=1), call("slow_b", x=10)], final("ok")]
     agent, model = make_agent(tmp_path, replies, tools=[slow_a, slow_b])
     closing.append(agent)
-    started = time.perf_counter()
     result = agent.run("Call both, on 1 and on 10.")
-    elapsed = time.perf_counter() - started
 
     assert result.status == "completed"
     assert [(s.tool, s.result) for s in result.steps] == [("slow_a", 2), ("slow_b", 12)]
     (a0, a1), (b0, b1) = spans["a"], spans["b"]
+    # Overlapping spans show it; a wall-clock bound would fail on a loaded machine.
     assert a0 < b1 and b0 < a1, "the two calls did not overlap"
-    assert elapsed < 0.55
     observation = model.calls[-1][-1]["content"]
     assert "slow_a returned: 2" in observation
     assert "slow_b returned: 12" in observation
