@@ -37,10 +37,20 @@ def _meant(scaled: re.Match[str]) -> int | float:
     return int(value) if value.is_integer() else value
 
 
+_BRACKETED = re.compile(r"\[[^\[\]]*\]")
+
+
+def _spaced_lists(text: str) -> str:
+    """`text` with a space after each comma inside brackets: "[200,300,400,500]" is a list of
+    four numbers, not 200300400500 grouped in thousands."""
+    return _BRACKETED.sub(lambda m: re.sub(r",(?=\S)", ", ", m[0]), text)
+
+
 def numbers_in(text: str, *, integers_only: bool) -> list[int | float]:
     """The numbers `text` writes, in order, each once: in digits ("1,000" as 1000) or as a
     word ("six", "twice", "a dozen"); with a word of scale, both as written and as meant
     ("50 million": 50 and 50000000)."""
+    text = _spaced_lists(text)
     found: list[int | float] = []
     written = [
         (m.start(), m.group()) for m in (*_NUMBER.finditer(text), *_NUMBER_WORD.finditer(text))
@@ -106,6 +116,7 @@ def times_written(value: float, text: str) -> int:
 
 
 def _times_in_digits(value: float, text: str) -> int:
+    text = _spaced_lists(text)
     # Not a part of a number grouped in thousands ("500" or "1" of "1,500"), but "5,10" is
     # two numbers.
     group = r"\d{3}(?!\d)"

@@ -39,6 +39,13 @@ def test_numbers_listed_without_spaces_are_each_written() -> None:
     assert not is_written(1, grouped) and not is_written(500, grouped)
 
 
+def test_commas_in_brackets_separate_a_lists_numbers() -> None:
+    task = "NPV of cash_flows=[200,300,400,500] and an initial investment of $2,000."
+    assert numbers_in(task, integers_only=True) == [200, 300, 400, 500, 2000]
+    assert is_written(200, task) and is_written(500, task) and is_written(2000, task)
+    assert not is_written(200_300_400_500, task)
+
+
 def test_numbers_with_a_word_of_scale_are_read_as_meant() -> None:
     task = "100 million shares, a payout of 50 million USD, 8.5 million km2, and 50 more"
     assert scaled_in(task) == {100: 100_000_000, 8.5: 8_500_000}  # 50 is also written alone
