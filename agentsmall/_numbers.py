@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import re
 
-_NUMBER = re.compile(r"(?<![\w.])-?\d{1,3}(?:,\d{3})+(?:\.\d+)?(?!\d|\.\d)|(?<![\w.])-?\d+(?:\.\d+)?")
+_NUMBER = re.compile(
+    r"(?<![\w.])-?\d{1,3}(?:,\d{3})+(?:\.\d+)?(?!\d|\.\d)"  # grouped: "2,000,000", "$2,000."
+    r"|(?<![\w.])-?\d+(?:\.\d+)?"
+)
 
 
 # fmt: off
