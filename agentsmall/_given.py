@@ -10,8 +10,9 @@ Three uses, all on the first step:
   (`held_to_task`): its numbers for a number, its phrases (up to `MAX_SPAN_WORDS` words) for a
   string, either for each item of a list. The model still chooses among them, by its own
   likelihood. Arguments of other types have no such list, and the step then answers.
-* **Repeated values.** A free-text argument that repeats an earlier argument's value
-  (`repeated_arguments`) is decoded again the same way, without that value.
+* **Repeated values.** An argument that repeats an earlier argument's value
+  (`repeated_arguments`: a copied text, a number used more often than the task writes it) is
+  decoded again the same way, without that value.
 * **Shaping.** The first step's schema requires the optional arguments the task speaks of,
   fixes the flags it names, and narrows choices to the ones it writes (`shaped_by_task`).
 """
