@@ -18,7 +18,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from dataclasses import replace
 from typing import Any
 
@@ -122,7 +122,7 @@ def _layout(value: str) -> str | None:
 
 
 def from_task(
-    value: str, schema: Mapping[str, Any], task: str, *, taken: set[dt.date] = frozenset()
+    value: str, schema: Mapping[str, Any], task: str, *, taken: Set[dt.date] = frozenset()
 ) -> str | None:
     """The one date `task` writes, in the layout of `schema` or else of `value`, when
     `value` is a date the task does not write: a small model miscopies "Jan 28, 2021" as
