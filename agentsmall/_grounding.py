@@ -22,7 +22,8 @@ optional arguments turned 7 wrong calls of 100 into right ones on `multiple` and
 dropping invented further calls turned 1 (and 4 of the model's unconstrained choices) into
 right ones and broke none (docs/BENCHMARKS.md, "Evaluation").
 
-Two more checks work on values rather than on whether an argument is there:
+More checks work on values rather than on whether an argument is there (and dates take the
+layout their parameter declares: `agentsmall._dates`):
 
 * `invented_values`: the required values of a first call that nothing gave, a sign that the
   model called the nearest tool for a task no tool does; the agent withholds that call and the
@@ -307,9 +308,8 @@ def numbers_as_meant(action: StepAction, tools: Mapping[str, Tool], context: str
         properties = tool.parameters.get("properties", {}) if tool is not None else {}
         arguments = dict(call.arguments)
         for name, value in call.arguments.items():
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                continue
-            if value not in scaled or name not in properties:
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            if not number or value not in scaled or name not in properties:
                 continue
             about = f"{name} {json.dumps(properties[name])}".lower()
             if any(word in about for word in ("thousand", "million", "billion", "trillion")):

@@ -812,8 +812,8 @@ class Agent:
         """The step to decode instead of a first call whose arguments repeat an earlier
         argument's value (`_given.repeated_arguments`: a copied text, a number used more often
         than the task writes it): the same tool, those arguments held to the task's values
-        other than that one. None when there is no such argument,
-        or no other value to hold it to. Returns the arguments as ``tool.argument`` too."""
+        other than that one. None when there is no such argument, or no other value to hold
+        it to. Returns the arguments as ``tool.argument`` too."""
         if self.native is not None or not action.calls:
             return None
         call = action.calls[0]
