@@ -68,8 +68,9 @@ def held_to_task(
 ) -> dict[str, Any] | None:
     """`parameters` (the arguments schema of `tool`) with each argument of `invented` (as
     ``tool.argument``) allowed only the values `task` writes, or None when one of them has no
-    such values. `not_like` (argument -> value) leaves out, for that argument, the value another
-    argument already took: a number equal to it, a text that is part of it or holds it."""
+    such values. `not_like` (argument -> value) leaves out, for that argument, what other
+    arguments already took: the numbers of a tuple, or the text that is part of a string or
+    holds it."""
     properties = dict(parameters.get("properties", {}))
     for qualified in invented:
         name = qualified.removeprefix(f"{tool}.")
@@ -78,8 +79,8 @@ def held_to_task(
             return None
         values = given_values(schema, task)
         avoid = (not_like or {}).get(name)
-        if _is_number(avoid):
-            values = [v for v in values if v != avoid]
+        if isinstance(avoid, tuple):  # numbers
+            values = [v for v in values if v not in avoid]
         elif avoid is not None:
             taken = str(avoid).lower()
             values = [v for v in values if not _overlap(str(v).lower(), taken)]
@@ -243,8 +244,8 @@ def shaped_by_task(tool: Tool, task: str) -> dict[str, Any] | None:
 
 
 def repeated_arguments(call: Call, tool: Tool, task: str) -> dict[str, Any]:
-    """The arguments of `call` that repeat a value written before them, each with the value
-    to keep it from (None: none, only the repetition):
+    """The arguments of `call` that repeat a value written before them, each with what to
+    keep it from (None: nothing, only the repetition):
 
     * free text (no enum, no const) repeating an earlier string: ``county="CA123456"`` after
       ``case_number="CA123456"``, ``court="AL2562"`` after ``docket="2022/AL2562"``. A value
@@ -255,7 +256,8 @@ def repeated_arguments(call: Call, tool: Tool, task: str) -> dict[str, Any]:
       a coin 100 times", but not ``sides=6`` after ``number=6`` for "a six on a six-sided
       die". Where the task names the later argument next to the number more than the earlier
       one (`nearness`), the earlier is the copy (``periods=3`` before ``years=3`` for "in 3
-      years");
+      years"). It is kept from every number the call used as often as the task writes it,
+      as a tuple;
     * a list of numbers holding one more often than `task` writes it (``[2000, 2000, 2000]``
       for "cash_flows=[200,300,400,500] ... an initial investment of $2000"); None, since the
       value may still be one of its items.
@@ -294,6 +296,12 @@ def repeated_arguments(call: Call, tool: Tool, task: str) -> dict[str, Any]:
                     repeated[name] = before
                     break
             earlier.append(text)
+    # A number decoded again keeps off every number the call has used up, not only its own:
+    # n=5000 (the principal) is no better than n=5 (the years).
+    used_up = tuple(v for v in dict.fromkeys(numbers) if numbers.count(v) >= times_written(v, task))
+    for name, value in repeated.items():
+        if _is_number(value):
+            repeated[name] = used_up
     return repeated
 
 

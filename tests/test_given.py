@@ -338,7 +338,7 @@ def npv(cash_flows: list[int], rate: float, initial: int = 0) -> float:
 def test_a_number_used_more_often_than_the_task_writes_it() -> None:
     task = "The probability of 60 heads if I flip a coin 100 times."
     copied = Call("binomial", {"trials": 100, "successes": 100})
-    assert repeated_arguments(copied, binomial, task) == {"successes": 100}
+    assert repeated_arguments(copied, binomial, task) == {"successes": (100,)}
     right = Call("binomial", {"trials": 100, "successes": 60})
     assert repeated_arguments(right, binomial, task) == {}
     die = "Rolling a six on a six-sided die, twice."  # six written twice: both may take it
@@ -346,7 +346,8 @@ def test_a_number_used_more_often_than_the_task_writes_it() -> None:
     # The later argument is named next to the number, the earlier not: the earlier is the copy.
     grow = "Grow $5000 at 5% in 3 years, compounded monthly."
     periods = Call("future", {"present": 5000, "rate": 0.05, "periods": 3, "years": 3})
-    assert repeated_arguments(periods, future, grow) == {"periods": 3}
+    # Kept from every number used up: the 3, and the $5000 and 5% the others took.
+    assert repeated_arguments(periods, future, grow) == {"periods": (5000, 0.05, 3)}
     unwritten = Call("binomial", {"trials": 12, "successes": 3})  # each used once
     assert repeated_arguments(unwritten, binomial, "twelve months, 3 of them") == {}
     flows = "NPV of cash_flows=[200,300,400,500] at 10%, initial investment of $2000."
@@ -362,9 +363,19 @@ def test_a_number_used_more_often_than_the_task_writes_it() -> None:
 def test_held_to_the_task_without_the_number_taken() -> None:
     task = "The probability of 60 heads if I flip a coin 100 times."
     held = held_to_task(
-        binomial.parameters, "binomial", ["binomial.successes"], task, not_like={"successes": 100}
+        binomial.parameters,
+        "binomial",
+        ["binomial.successes"],
+        task,
+        not_like={"successes": (100,)},
     )
     assert held is not None and held["properties"]["successes"]["enum"] == [60]
+    deposit = "A deposit of $5000 at 3% for 5 years, compounded quarterly."
+    call = Call("future", {"present": 5000, "rate": 0.03, "periods": 5, "years": 5})
+    avoid = repeated_arguments(call, future, deposit)
+    assert avoid == {"periods": (5000, 0.03, 5)}  # "for 5 years": the periods copied the 5
+    held = held_to_task(future.parameters, "future", ["future.periods"], deposit, not_like=avoid)
+    assert held is not None and held["properties"]["periods"]["enum"] == [3]  # not the $5000
 
 
 def test_a_repeated_value_is_decoded_again_without_it(tmp_path: Path, closing: list[Agent]) -> None:
