@@ -197,8 +197,9 @@ def written_choices(allowed: Sequence[Any], task: str) -> list[str]:
 
 def _narrowed_to_task(schema: dict[str, Any], task: str) -> dict[str, Any] | None:
     """`schema` with its choices (an enum, or its items' enum) narrowed to those `task`
-    writes, or None when it writes none or all: a small model asked for "a lawyer
-    specializing in divorce cases" picks "Civil" from the list as readily as "Divorce"."""
+    writes (and those it speaks of in part), or None when it writes none, or the narrowing
+    leaves all: a small model asked for "a lawyer specializing in divorce cases" picks
+    "Civil" from the list as readily as "Divorce"."""
     items = schema.get("items")
     if schema.get("type") == "array" and isinstance(items, dict):
         narrowed = _narrowed_to_task(items, task)
@@ -211,9 +212,20 @@ def _narrowed_to_task(schema: dict[str, Any], task: str) -> dict[str, Any] | Non
     if not isinstance(allowed, list):
         return None
     written = written_choices(allowed, task)
-    if not written or len(written) == len(allowed):
+    if not written:
         return None
-    return {**schema, "enum": written}
+    # A value the task speaks of in part stays: "facilities for disabled people" for
+    # "Disabled Access", "for adults and children" for "Adult tickets" and "Child tickets".
+    words = {w.lower() for w in re.findall(r"[^\W_]+", task)}
+    kept = [v for v in allowed if v in written or _spoken_of_in_part(v, words)]
+    if len(kept) == len(allowed):
+        return None
+    return {**schema, "enum": kept}
+
+
+def _spoken_of_in_part(value: Any, words: set[str]) -> bool:
+    value_words = re.findall(r"[^\W\d_]{4,}", value) if isinstance(value, str) else []
+    return any(speaks_of(w.lower(), words) for w in value_words)
 
 
 def shaped_by_task(tool: Tool, task: str) -> dict[str, Any] | None:

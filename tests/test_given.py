@@ -199,6 +199,15 @@ def lawyer(city: str, specialty: list[Literal["Civil", "Divorce", "Business"]]) 
     return city
 
 
+@tool
+def tickets(
+    museum: str,
+    details: list[Literal["Opening hours", "Adult tickets", "Child tickets", "Guided tours"]],
+) -> str:
+    """Museum information."""
+    return museum
+
+
 def test_choices_the_task_writes_narrow_the_first_step(
     tmp_path: Path, closing: list[Agent]
 ) -> None:
@@ -220,6 +229,13 @@ def test_choices_the_task_writes_narrow_the_first_step(
     assert not space.accepts([Call("lawyer", {"city": "Chicago", "specialty": ["Civil"]})])
     twice = {"city": "Chicago", "specialty": ["Divorce", "Divorce"]}  # no more items than choices
     assert not space.accepts([Call("lawyer", twice)])
+    in_part = shaped_by_task(tickets, "Opening hours and prices for adults and children.")
+    assert in_part is not None  # spoken of in part, not dropped: "adults" for "Adult tickets"
+    assert in_part["properties"]["details"]["items"]["enum"] == [
+        "Opening hours",
+        "Adult tickets",
+        "Child tickets",
+    ]
     forms = shaped_by_task(lawyer, "A business lawyer for divorces.")  # a word in another form
     assert forms is not None
     assert forms["properties"]["specialty"]["items"]["enum"] == ["Divorce", "Business"]
