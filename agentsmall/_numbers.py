@@ -1,4 +1,5 @@
-"""Numbers as a task writes them: in digits ("2,000,000", "0.05") or in words ("three").
+"""Numbers as a task writes them: in digits ("2,000,000", "0.05", a list "[200,300]"), in
+words ("three"), or with a word of scale ("50 million").
 
 Grounding (`agentsmall._grounding`), the held retry (`agentsmall._given`) and the fan-out
 (`agentsmall._fanout`) all ask where a number is written; they ask here, so a value the task
@@ -36,7 +37,7 @@ _SCALED = re.compile(
 
 def _meant(scaled: re.Match[str]) -> int | float:
     """The number "50 million" means: 50000000."""
-    value = float(scaled[1]) * _SCALES[scaled[2].lower()]
+    value = round(float(scaled[1]) * _SCALES[scaled[2].lower()], 6)  # 1.001 million: 1001000
     return int(value) if value.is_integer() else value
 
 
@@ -105,7 +106,8 @@ def number_pattern(value: float) -> str:
 
 def is_written(value: float, text: str) -> bool:
     """Whether `text` writes the number `value`: in digits (10 in "10 m", not in "100", 2000
-    not in "2,000,000"), or as a word ("three" for 3)."""
+    not in "2,000,000"), as a word ("three" for 3), or with a word of scale (50000000 in "50
+    million")."""
     return times_written(value, text) > 0
 
 

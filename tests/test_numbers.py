@@ -52,6 +52,7 @@ def test_numbers_with_a_word_of_scale_are_read_as_meant() -> None:
     assert is_written(100_000_000, task) and is_written(100, task)
     assert times_written(50, task) == 2
     assert numbers_in("a payout of 50 million", integers_only=True) == [50, 50_000_000]
+    assert scaled_in("1.001 million people") == {1.001: 1_001_000}  # not 1000999.9999999999
 
 
 @tool
