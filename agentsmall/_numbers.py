@@ -1,5 +1,5 @@
 """Numbers as a task writes them: in digits ("2,000,000", "0.05", a list "[200,300]"), in
-words ("three", "monthly" as 12 a year), or with a word of scale ("50 million").
+words ("three"), or with a word of scale ("50 million").
 
 Grounding (`agentsmall._grounding`), the held retry (`agentsmall._given`) and the fan-out
 (`agentsmall._fanout`) all ask where a number is written; they ask here, so a value the task
@@ -26,9 +26,6 @@ _SMALL_NUMBERS = (
 _NUMBER_WORDS = {word: value for value, word in enumerate(_SMALL_NUMBERS)}
 _NUMBER_WORDS |= {"thirty": 30, "forty": 40, "fifty": 50, "hundred": 100, "thousand": 1000}
 _NUMBER_WORDS |= {"twice": 2, "thrice": 3, "dozen": 12, "single": 1, "double": 2, "triple": 3}
-# How often a year: "compounded monthly" writes 12 periods a year, "quarterly" 4.
-_NUMBER_WORDS |= {"semi-annually": 2, "semiannually": 2, "biannually": 2, "annually": 1}
-_NUMBER_WORDS |= {"yearly": 1, "quarterly": 4, "monthly": 12, "weekly": 52, "daily": 365}
 _NUMBER_WORD = re.compile(rf"\b(?:{'|'.join(_NUMBER_WORDS)})\b", re.IGNORECASE)
 
 

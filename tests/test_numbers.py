@@ -39,12 +39,6 @@ def test_numbers_listed_without_spaces_are_each_written() -> None:
     assert not is_written(1, grouped) and not is_written(500, grouped)
 
 
-def test_how_often_a_year_is_a_number() -> None:
-    task = "$5000 at 3% for 5 years, compounded quarterly, paid out semi-annually."
-    assert numbers_in(task, integers_only=True) == [5000, 3, 5, 4, 2]  # not 1 for "annually"
-    assert is_written(12, "with monthly compounding") and not is_written(4, "monthly")
-
-
 def test_commas_in_brackets_separate_a_lists_numbers() -> None:
     task = "NPV of cash_flows=[200,300,400,500] and an initial investment of $2,000."
     assert numbers_in(task, integers_only=True) == [200, 300, 400, 500, 2000]
