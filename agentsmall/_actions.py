@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import jsonschema
@@ -93,6 +93,32 @@ class StepAction:
     them held to the task's other values (`agentsmall._given.repeated_arguments`)."""
     calls_added: int = 0
     """Calls the agent added for the other values of a list in the task (`agentsmall._fanout`)."""
+
+
+ArgumentRewrite = Callable[[Tool, Call, str, Any], Any]
+"""A check's new value for one argument (tool, call, name, value), or None to keep it."""
+
+
+def rewrite_arguments(
+    action: StepAction, tools: Mapping[str, Tool], rewrite: ArgumentRewrite, *, record: str
+) -> StepAction:
+    """`action` with each argument of a known tool's call that `rewrite` gives a new value
+    replaced by it, the arguments changed recorded as ``tool.argument`` in the field `record`
+    (`as_fractions`, `copies_repaired`, ...). The checks that rewrite values share this."""
+    calls: list[Call] = []
+    changed: list[str] = []
+    for call in action.calls:
+        tool = tools.get(call.tool)
+        arguments = dict(call.arguments)
+        for name, value in call.arguments.items():
+            new = rewrite(tool, call, name, value) if tool is not None else None
+            if new is not None:
+                arguments[name] = new
+                changed.append(f"{call.tool}.{name}")
+        calls.append(Call(call.tool, arguments))
+    if not changed:
+        return action
+    return replace(action, calls=tuple(calls), **{record: tuple(changed)})
 
 
 MAX_INTEGER_DIGITS = 15

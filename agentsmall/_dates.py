@@ -19,10 +19,9 @@ import calendar
 import datetime as dt
 import re
 from collections.abc import Mapping, Set
-from dataclasses import replace
 from typing import Any
 
-from agentsmall._actions import Call, StepAction
+from agentsmall._actions import Call, StepAction, rewrite_arguments
 from agentsmall._tool import Tool
 
 _MONTHS = {name.lower(): i for i, name in enumerate(calendar.month_name) if name}
@@ -147,22 +146,16 @@ def dates_as_declared(
     (`as_declared`) and, given the `task` (on the first step), a date it does not write
     replaced by the one it does (`from_task`). The arguments changed are recorded as
     ``tool.argument``."""
-    calls: list[Call] = []
-    changed: list[str] = []
-    for call in action.calls:
-        tool = tools.get(call.tool)
-        properties = tool.parameters.get("properties", {}) if tool is not None else {}
-        arguments = dict(call.arguments)
-        taken = {d for v in arguments.values() if isinstance(v, str) for d in readings(v)}
-        for name, value in call.arguments.items():
-            if not isinstance(value, str) or name not in properties:
-                continue
-            repaired = from_task(value, properties[name], task, taken=taken) if task else None
-            written = repaired or as_declared(value, properties[name])
-            if written is not None:
-                arguments[name] = written
-                changed.append(f"{call.tool}.{name}")
-        calls.append(Call(call.tool, arguments))
-    if not changed:
-        return action
-    return replace(action, calls=tuple(calls), dates_formatted=tuple(changed))
+
+    def in_layout(tool: Tool, call: Call, name: str, value: Any) -> str | None:
+        schema = tool.parameters.get("properties", {}).get(name)
+        if not isinstance(value, str) or schema is None:
+            return None
+        if task:
+            taken = {d for v in call.arguments.values() if isinstance(v, str) for d in readings(v)}
+            repaired = from_task(value, schema, task, taken=taken)
+            if repaired is not None:
+                return repaired
+        return as_declared(value, schema)
+
+    return rewrite_arguments(action, tools, in_layout, record="dates_formatted")

@@ -43,7 +43,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from agentsmall._actions import Call, StepAction
+from agentsmall._actions import Call, StepAction, rewrite_arguments
 from agentsmall._dates import dates_as_declared, dates_in, readings
 from agentsmall._numbers import is_written, number_pattern, scaled_in
 from agentsmall._tool import Tool
@@ -274,26 +274,18 @@ def percentages_as_fractions(
     turned 5 wrong `simple_python` calls of 100 and 1 `multiple` call into right ones, and
     broke none (docs/BENCHMARKS.md, "Evaluation")."""
     lowered = context.lower()
-    calls: list[Call] = []
-    converted: list[str] = []
-    for call in action.calls:
-        tool = tools.get(call.tool)
-        properties = tool.parameters.get("properties", {}) if tool is not None else {}
-        arguments = dict(call.arguments)
-        for name, value in call.arguments.items():
-            if isinstance(value, bool) or not isinstance(value, int | float) or tool is None:
-                continue
-            schema = properties.get(name, {})
-            if schema.get("type") == "integer":
-                continue
-            if _wants_percent(name, schema) or not _written_as_percentage(value, lowered):
-                continue
-            arguments[name] = round(value / 100, 10)
-            converted.append(f"{call.tool}.{name}")
-        calls.append(Call(call.tool, arguments))
-    if not converted:
-        return action
-    return replace(action, calls=tuple(calls), as_fractions=tuple(converted))
+
+    def as_fraction(tool: Tool, call: Call, name: str, value: Any) -> float | None:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return None
+        schema = tool.parameters.get("properties", {}).get(name, {})
+        if schema.get("type") == "integer":
+            return None
+        if _wants_percent(name, schema) or not _written_as_percentage(value, lowered):
+            return None
+        return round(value / 100, 10)
+
+    return rewrite_arguments(action, tools, as_fraction, record="as_fractions")
 
 
 def numbers_as_meant(action: StepAction, tools: Mapping[str, Tool], context: str) -> StepAction:
@@ -301,27 +293,20 @@ def numbers_as_meant(action: StepAction, tools: Mapping[str, Tool], context: str
     payout of 50 million") passed as the number it means (50000000), unless the parameter
     speaks of that scale itself ("revenue in millions"). A small model copies the digits."""
     scaled = scaled_in(context)
-    calls: list[Call] = []
-    converted: list[str] = []
-    for call in action.calls:
-        tool = tools.get(call.tool)
-        properties = tool.parameters.get("properties", {}) if tool is not None else {}
-        arguments = dict(call.arguments)
-        for name, value in call.arguments.items():
-            number = isinstance(value, int | float) and not isinstance(value, bool)
-            if not number or value not in scaled or name not in properties:
-                continue
-            about = f"{name} {json.dumps(properties[name])}".lower()
-            if any(word in about for word in ("thousand", "million", "billion", "trillion")):
-                continue
-            if properties[name].get("type") not in ("integer", "number"):
-                continue
-            arguments[name] = scaled[value]
-            converted.append(f"{call.tool}.{name}")
-        calls.append(Call(call.tool, arguments))
-    if not converted:
-        return action
-    return replace(action, calls=tuple(calls), scaled=tuple(converted))
+
+    def as_meant(tool: Tool, call: Call, name: str, value: Any) -> int | float | None:
+        schema = tool.parameters.get("properties", {}).get(name)
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not number or value not in scaled or schema is None:
+            return None
+        about = f"{name} {json.dumps(schema)}".lower()
+        if any(word in about for word in ("thousand", "million", "billion", "trillion")):
+            return None
+        if schema.get("type") not in ("integer", "number"):
+            return None
+        return scaled[value]
+
+    return rewrite_arguments(action, tools, as_meant, record="scaled")
 
 
 _SPAN_WORD = re.compile(r"[\w.'&-]+")
@@ -394,27 +379,17 @@ def repair_copies(action: StepAction, tools: Mapping[str, Tool], task: str) -> S
     through subword tokens and slips ("James Planksa" for "James Plensa"). Dates, numbers,
     codes and placeholders are left alone (docs/BENCHMARKS.md, "Evaluation", has what this
     fixed and broke)."""
-    calls: list[Call] = []
-    repaired: list[str] = []
-    for call in action.calls:
-        arguments = dict(call.arguments)
-        tool = tools.get(call.tool)
-        required = tool.parameters.get("required", ()) if tool is not None else ()
-        for name, value in call.arguments.items():
-            if name not in required:
-                continue  # an optional value the task does not write is left out anyway
-            if not isinstance(value, str) or not 1 <= len(value.split()) <= 4:
-                continue
-            if _ISO_DATE.fullmatch(value.strip()) or not re.search(r"[^\W\d_]", value):
-                continue  # dates and numbers are written in many ways; names are not
-            span = closest_span(value, task)
-            if span is not None:
-                arguments[name] = span
-                repaired.append(f"{call.tool}.{name}")
-        calls.append(Call(call.tool, arguments))
-    if not repaired:
-        return action
-    return replace(action, calls=tuple(calls), copies_repaired=tuple(repaired))
+
+    def repaired(tool: Tool, call: Call, name: str, value: Any) -> str | None:
+        if name not in tool.parameters.get("required", ()):
+            return None  # an optional value the task does not write is left out anyway
+        if not isinstance(value, str) or not 1 <= len(value.split()) <= 4:
+            return None
+        if _ISO_DATE.fullmatch(value.strip()) or not re.search(r"[^\W\d_]", value):
+            return None  # dates and numbers are written in many ways; names are not
+        return closest_span(value, task)
+
+    return rewrite_arguments(action, tools, repaired, record="copies_repaired")
 
 
 def check_action(
