@@ -136,3 +136,13 @@ def test_a_date_the_task_does_not_write_becomes_the_one_it_does() -> None:
     assert from_task("2021-12-28", plain, "Who won yesterday?") is None
     taken = {dt.date(2021, 1, 28)}  # the start date holds it: an open end stays the model's
     assert from_task("2021-12-28", plain, task, taken=taken) is None
+
+
+def test_the_first_steps_dates_are_repaired_from_the_task() -> None:
+    task = "Any felonies of John Doe since Jan 28, 2021?"
+    call = Call("felonies", {"full_name": "John Doe", "birth_date": "", "since": "2021-12-28"})
+    tools = {"felonies": felonies}
+    repaired = dates_as_declared(StepAction(calls=(call,)), tools, task=task)
+    assert repaired.calls[0].arguments["since"] == "01-28-2021"  # the task's, as declared
+    later = dates_as_declared(StepAction(calls=(call,)), tools)  # no task: layout only
+    assert later.calls[0].arguments["since"] == "12-28-2021"

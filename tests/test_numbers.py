@@ -6,7 +6,7 @@ import pytest
 
 from agentsmall import tool
 from agentsmall._actions import Call, StepAction
-from agentsmall._grounding import numbers_as_meant
+from agentsmall._grounding import check_action, numbers_as_meant
 from agentsmall._numbers import is_written, numbers_in, scaled_in, times_written
 
 TEXT = "Coordinates (40.7128, -74.0060); a profit of $2,000,000 in three days; 10 m, not 100."
@@ -79,3 +79,6 @@ def test_a_call_gets_the_number_meant_not_its_digits() -> None:
     }
     assert meant.scaled == ("dividend.total_payout", "dividend.outstanding_shares")
     assert numbers_as_meant(action, {"dividend": dividend}, "50 and 100 and 7") is action
+    # As every step's calls are checked before they run:
+    checked = check_action(action, {"dividend": dividend}, task=task, context=task, first_step=True)
+    assert checked.calls[0].arguments["total_payout"] == 50_000_000
