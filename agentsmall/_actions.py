@@ -77,6 +77,9 @@ class StepAction:
     dates_formatted: tuple[str, ...] = ()
     """Date arguments (``tool.argument``) passed in the layout their parameter declares, or
     replaced by the one date the task writes (`agentsmall._dates.dates_as_declared`)."""
+    repeats_dropped: tuple[str, ...] = ()
+    """List arguments (``tool.argument``) that held an item more often than the conversation
+    writes it; the extra copies were left out (`agentsmall._grounding.unrepeated_items`)."""
     copies_repaired: tuple[str, ...] = ()
     """String arguments (``tool.argument``) the model miscopied from the task, replaced by what
     the task writes (`agentsmall._grounding.repair_copies`)."""

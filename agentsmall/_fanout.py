@@ -14,7 +14,8 @@ The rules are deliberately narrow, so that a task asking for one call is left al
   has one), as many words as the value for a string, and a member of the enum for an enum;
 * an item that another argument of the call already uses, in whole or in part ("add 345 and
   678" as `a=345, b=678`; "York City" of "New York City and Los Angeles" when the origin is
-  New York City) means the list belongs to several arguments, so nothing is added;
+  New York City), or that names another parameter of the tool ("a base of 10 units and
+  height of 5 units"), means the list belongs to several arguments, so nothing is added;
 * two arguments with lists combine pairwise when the task says "respectively", otherwise in
   every combination; the step never exceeds its call limit;
 * only the task (the user's messages) is read, only for the first step: tool results are data,
@@ -214,6 +215,8 @@ def _variants(call: Call, space: ActionSpace, task: str, *, frames: bool) -> lis
         typed = [_typed(raw, schema) for raw in items]
         if items and all(v is not None for v in typed):
             others = [str(v).lower() for n, v in call.arguments.items() if n != name]
+            # A parameter's name is no value of another ("10 units and height of 5 units").
+            others += [n.lower().replace("_", " ") for n in properties if n != name]
             siblings = [str(v).lower() for v in typed if v != value]
             if not any(s in o or o in s for s in siblings for o in others if o):
                 listed[name] = typed

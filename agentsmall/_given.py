@@ -70,24 +70,38 @@ def held_to_task(
     ``tool.argument``) allowed only the values `task` writes, or None when one of them has no
     such values. `not_like` (argument -> value) leaves out, for that argument, what other
     arguments already took: the numbers of a tuple, or the text that is part of a string or
-    holds it."""
+    holds it; an optional argument of `not_like` left with no value is left out of the call
+    (its default applies: ``round_to=6`` after ``hours=6`` for "at 6:30 PM")."""
     properties = dict(parameters.get("properties", {}))
+    required = set(parameters.get("required", ()))
     for qualified in invented:
         name = qualified.removeprefix(f"{tool}.")
         schema = properties.get(name)
         if schema is None:
             return None
-        values = given_values(schema, task)
+        values = _offered(schema) or given_values(schema, task)
         avoid = (not_like or {}).get(name)
         if isinstance(avoid, tuple):  # numbers
             values = [v for v in values if v not in avoid]
         elif avoid is not None:
             taken = str(avoid).lower()
             values = [v for v in values if not _overlap(str(v).lower(), taken)]
+        if not values and name in (not_like or {}) and name not in required:
+            del properties[name]
+            continue
         if not values:
             return None
         properties[name] = _held(schema, values)
     return {**parameters, "properties": properties}
+
+
+def _offered(schema: dict[str, Any]) -> list[Any]:
+    """The values an argument held before offers (its `enum`, or its items'), so that a held
+    call redone for a repeated value chooses among them again."""
+    items = schema.get("items")
+    if schema.get("type") == "array" and isinstance(items, dict):
+        return _offered(items)
+    return list(schema.get("enum", []))
 
 
 def _overlap(a: str, b: str) -> bool:
@@ -272,7 +286,12 @@ def repeated_arguments(call: Call, tool: Tool, task: str) -> dict[str, Any]:
       as a tuple;
     * a list of numbers holding one more often than `task` writes it (``[2000, 2000, 2000]``
       for "cash_flows=[200,300,400,500] ... an initial investment of $2000"); None, since the
-      value may still be one of its items.
+      value may still be one of its items;
+    * a list of numbers all used up by earlier arguments (``trait_contributions=[0.8, 0.7]``
+      after ``trait_values=[0.8, 0.7]`` for "... 40% ... 60% ... 0.8 ... 0.7"), kept from the
+      numbers used up as a scalar is;
+    * free text that is only a number an earlier argument took (``unit="10"`` after
+      ``base=10``).
 
     A small model copies the value it just wrote into the next slot where the task gives
     another ("... in San Diego County", "500 lbs of trash")."""
@@ -281,6 +300,7 @@ def repeated_arguments(call: Call, tool: Tool, task: str) -> dict[str, Any]:
     numbers: list[float] = []
     holders: dict[float, str] = {}  # the scalar argument that wrote a number first
     repeated: dict[str, Any] = {}
+    held_off_numbers: list[str] = []  # decoded again without the numbers used up
     for name, value in call.arguments.items():
         schema = properties.get(name, {})
         free = not {"enum", "const"} & schema.keys()
@@ -289,17 +309,22 @@ def repeated_arguments(call: Call, tool: Tool, task: str) -> dict[str, Any]:
                 first = holders.get(value)
                 if first is not None and nearness(name, value, task) > nearness(first, value, task):
                     name, holders[value] = first, name  # "in 3 years": years takes the 3
-                repeated[name] = value
+                held_off_numbers.append(name)
             holders.setdefault(value, name)
             numbers.append(value)
-        elif isinstance(value, list) and all(_is_number(v) for v in value):
+        elif isinstance(value, list) and value and all(_is_number(v) for v in value):
             items = schema.get("items") if isinstance(schema.get("items"), dict) else {}
-            if not {"enum", "const"} & items.keys() and any(
-                value.count(v) > max(times_written(v, task), 1) for v in value
-            ):
+            if {"enum", "const"} & items.keys():
+                numbers.extend(value)
+            elif any(value.count(v) > max(times_written(v, task), 1) for v in value):
                 repeated[name] = None  # decoded again: its items say nothing of later ones
+            elif all(numbers.count(v) >= max(times_written(v, task), 1) for v in value):
+                held_off_numbers.append(name)  # the list of an earlier argument again
             else:
                 numbers.extend(value)
+        elif isinstance(value, str) and _as_number(value) is not None:
+            if free and schema.get("type") == "string" and _as_number(value) in numbers:
+                repeated[name] = value.strip()  # unit="10" after base=10
         elif isinstance(value, str) and len(value.strip()) >= 3:
             text = value.strip().lower()
             free = free and schema.get("type") == "string"
@@ -311,9 +336,8 @@ def repeated_arguments(call: Call, tool: Tool, task: str) -> dict[str, Any]:
     # A number decoded again keeps off every number the call has used up, not only its own:
     # n=5000 (the principal) is no better than n=5 (the years).
     used_up = tuple(v for v in dict.fromkeys(numbers) if numbers.count(v) >= times_written(v, task))
-    for name, value in repeated.items():
-        if _is_number(value):
-            repeated[name] = used_up
+    for name in held_off_numbers:
+        repeated[name] = used_up
     return repeated
 
 
@@ -333,6 +357,14 @@ def nearness(name: str, value: float, task: str) -> float:
             around = set(words[max(0, at - _NEAR) : at + _NEAR + 1])
             best = max(best, sum(speaks_of(w, around) for w in named) / len(named))
     return best
+
+
+def _as_number(text: str) -> float | None:
+    """The number a string is, if it is only one ("10", " 2.5 ")."""
+    try:
+        return float(text.strip())
+    except ValueError:
+        return None
 
 
 def _is_number(value: Any) -> bool:

@@ -45,7 +45,7 @@ from typing import Any
 
 from agentsmall._actions import Call, StepAction, rewrite_arguments
 from agentsmall._dates import dates_as_declared, dates_in, readings
-from agentsmall._numbers import is_written, number_pattern, scaled_in
+from agentsmall._numbers import is_written, number_pattern, scaled_in, times_written
 from agentsmall._tool import Tool
 
 _NAME_PARTS = re.compile(r"[_\W]+|(?<=[a-z])(?=[A-Z])")
@@ -256,9 +256,10 @@ def _written_as_percentage(value: float, context: str) -> bool:
 
 def _wants_percent(name: str, schema: Mapping[str, Any]) -> bool:
     """Whether a parameter takes percentages: its name or schema speaks of percent, and not
-    of a decimal or a fraction ("as a decimal, e.g. 5% is 0.05" asks for the fraction)."""
+    of a decimal or a fraction ("as a decimal, e.g. 5% is 0.05" asks for the fraction, so do
+    "percentage contributions ... which must sum to 1")."""
     about = f"{name} {json.dumps(schema)}".lower()
-    if "decimal" in about or "fraction" in about:
+    if "decimal" in about or "fraction" in about or re.search(r"(sum|add up) to 1\b", about):
         return False
     return "percent" in about or "%" in about
 
@@ -275,17 +276,66 @@ def percentages_as_fractions(
     broke none (docs/BENCHMARKS.md, "Evaluation")."""
     lowered = context.lower()
 
-    def as_fraction(tool: Tool, call: Call, name: str, value: Any) -> float | None:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            return None
+    def as_fraction(tool: Tool, call: Call, name: str, value: Any) -> Any:
         schema = tool.parameters.get("properties", {}).get(name, {})
-        if schema.get("type") == "integer":
+        if isinstance(value, list) and value and all(_is_number(v) for v in value):
+            items = schema.get("items") if isinstance(schema.get("items"), dict) else {}
+            if items.get("type") == "integer" or _wants_percent(name, schema):
+                return None
+            if not all(_written_as_percentage(v, lowered) for v in value):
+                return None  # a list of rates only when every item is one: [0.4, 0.6]
+            return [round(v / 100, 10) for v in value]
+        if not _is_number(value) or schema.get("type") == "integer":
             return None
         if _wants_percent(name, schema) or not _written_as_percentage(value, lowered):
             return None
         return round(value / 100, 10)
 
     return rewrite_arguments(action, tools, as_fraction, record="as_fractions")
+
+
+def unrepeated_items(action: StepAction, tools: Mapping[str, Tool], context: str) -> StepAction:
+    """`action` with each list of numbers or texts keeping an item no more often than the
+    conversation writes it (at least once): ``[85, 90, 88, 92, 86, 89, 91, 91]`` for "85,
+    90, 88, 92, 86, 89, 91", ``["G", "C", "G", "C"]`` for "more G and C". A small model that
+    has begun a list goes on repeating its items until something stops it. A list of one
+    item repeated (``[2000, 2000, 2000]``) is left as it is: which value was meant is not
+    known, and the first step decodes it again (`agentsmall._given.repeated_arguments`)."""
+    lowered = context.lower()
+
+    def unrepeated(tool: Tool, call: Call, name: str, value: Any) -> list[Any] | None:
+        if not isinstance(value, list) or not all(_is_scalar(v) for v in value):
+            return None
+        if len(set(map(_key, value))) < 2:
+            return None
+        kept: list[Any] = []
+        for item in value:
+            if sum(_key(k) == _key(item) for k in kept) < max(_times_in(item, lowered), 1):
+                kept.append(item)
+        return kept if len(kept) < len(value) else None
+
+    return rewrite_arguments(action, tools, unrepeated, record="repeats_dropped")
+
+
+def _times_in(item: str | int | float, context: str) -> int:
+    """How often `context` (lower-cased) writes a list item: a number in any of its forms,
+    a text as a phrase of its own."""
+    if _is_number(item):
+        return times_written(item, context)
+    text = re.escape(str(item).strip().lower())
+    return len(re.findall(rf"(?<!\w){text}(?!\w)", context)) if text else 0
+
+
+def _key(item: str | int | float) -> str:
+    return str(item).strip().lower() if isinstance(item, str) else repr(float(item))
+
+
+def _is_scalar(value: Any) -> bool:
+    return isinstance(value, str) or _is_number(value)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def numbers_as_meant(action: StepAction, tools: Mapping[str, Tool], context: str) -> StepAction:
@@ -405,7 +455,8 @@ def check_action(
     action = dates_as_declared(action, tools, task=task if first_step else None)
     action = ground_action(action, tools, context)
     action = numbers_as_meant(action, tools, context)
-    return percentages_as_fractions(action, tools, context)
+    action = percentages_as_fractions(action, tools, context)
+    return unrepeated_items(action, tools, context)
 
 
 def changes(action: StepAction) -> list[tuple[str, dict[str, list[str]]]]:
@@ -425,4 +476,6 @@ def changes(action: StepAction) -> list[tuple[str, dict[str, list[str]]]]:
         found.append(("numbers_scaled", {"arguments": list(action.scaled)}))
     if action.dates_formatted:
         found.append(("dates_formatted", {"arguments": list(action.dates_formatted)}))
+    if action.repeats_dropped:
+        found.append(("repeats_dropped", {"arguments": list(action.repeats_dropped)}))
     return found

@@ -126,6 +126,7 @@ class Event:
     task's other values), "percentages_as_fractions" (numbers the task wrote as percentages,
     passed as fractions), "numbers_scaled" ("50 million" passed as 50000000),
     "dates_formatted" (dates in the layout their parameter declares, or the task's),
+    "repeats_dropped" (list items repeated more often than the conversation writes them),
     "calls_added" (calls for the other values of a list in the task), "tool_call",
     "tool_result", "step_error", "escalation" (data: `Escalation.as_dict()`), "final_answer",
     "run_finished".
@@ -428,9 +429,9 @@ class Agent:
                                 on_text,
                                 emit,
                             )
-                        elif first:
-                            redone = await self._instead_of_repeated(
-                                run, step, space, action, task, context, on_text, emit
+                        if first and (not invented or (redone is not None and redone[0].held)):
+                            redone = await self._unrepeated(
+                                run, step, space, action, redone, task, context, on_text, emit
                             )
                         if redone is not None:
                             action, generation = redone
@@ -788,7 +789,7 @@ class Agent:
         )
         if arguments is None:
             return None
-        return self._calling(tool, arguments)
+        return self._calling(tool, arguments, calls=len(action.calls))
 
     def accept_held(
         self,
@@ -828,15 +829,18 @@ class Agent:
         arguments = held_to_task(decoded, tool.name, names, task, not_like=repeated)
         if arguments is None:
             return None
-        return names, *self._calling(tool, arguments)
+        return names, *self._calling(tool, arguments, calls=len(action.calls))
 
     def _calling(
-        self, tool: Tool, arguments: dict[str, Any]
+        self, tool: Tool, arguments: dict[str, Any], *, calls: int
     ) -> tuple[ActionSpace, JsonSchemaConstraint]:
-        """A step that must call `tool`, decoding `arguments` as its arguments schema."""
+        """A step that must call `tool`, decoding `arguments` as its arguments schema, with
+        at most as many `calls` as the step it replaces: it is decoded again to mend a value,
+        not to add calls (the model lists the same call again with the next value it was
+        offered, ``unit="height"`` after ``unit="units"``)."""
         space = ActionSpace.from_tools(
             [tool],
-            max_calls=self.actions.max_calls,
+            max_calls=min(max(calls, 1), self.actions.max_calls),
             allow_final_answer=False,
             shaped={tool.name: arguments},
         )
@@ -888,6 +892,37 @@ class Agent:
         for kind, change in changes(accepted):
             emit(Event(kind, step, change))
         return accepted, redone[1]
+
+    async def _unrepeated(
+        self,
+        run: _Run,
+        step: int,
+        space: ActionSpace,
+        action: StepAction,
+        held: tuple[StepAction, Generation] | None,
+        task: str,
+        context: str,
+        on_text: Callable[[str], None],
+        emit: EventCallback,
+    ) -> tuple[StepAction, Generation] | None:
+        """The first step's call (`action`, or the `held` call decoded instead of it) decoded
+        again where it repeats a value (`_instead_of_repeated`); `held` as it is, or None,
+        when there is nothing to redo. A held call is redone in its held space, so the
+        arguments held before stay held."""
+        if held is None:
+            return await self._instead_of_repeated(
+                run, step, space, action, task, context, on_text, emit
+            )
+        held_space = self.held_step(action, held[0].invented, space, task, run.gate)
+        if held_space is None:
+            return held
+        redone = await self._instead_of_repeated(
+            run, step, held_space[0], held[0], task, context, on_text, emit
+        )
+        if redone is None:
+            return held
+        kept = replace(redone[0], invented=held[0].invented, held=True)
+        return kept, redone[1]
 
     async def _instead_of_invented(
         self,

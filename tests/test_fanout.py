@@ -83,6 +83,12 @@ def route(origin: str, destination: str) -> str:
     return f"{origin}-{destination}"
 
 
+@tool
+def triangle(base: int, height: int, unit: str = "units") -> float:
+    """Area of a triangle."""
+    return base * height / 2
+
+
 def _fanned(calls: list[Call], task: str, *tools: object, max_calls: int = 4) -> StepAction:
     space = ActionSpace.from_tools(list(tools), max_calls=max_calls)  # type: ignore[arg-type]
     return fan_out(StepAction(calls=tuple(calls)), space, task)
@@ -132,9 +138,14 @@ def test_nothing_is_added_where_one_call_was_asked() -> None:
             [Call("route", {"origin": "New York City", "destination": "Los Angeles"})],
             "Distance between New York City and Los Angeles.",
         ),
+        # "height" names another parameter of the tool: no value of `unit`.
+        (
+            [Call("triangle", {"base": 10, "height": 5, "unit": "units"})],
+            "A triangle with a base of 10 units and height of 5 units.",
+        ),
     ]
     for calls, task in cases:
-        action = _fanned(calls, task, add, proteins, pick, route)
+        action = _fanned(calls, task, add, proteins, pick, route, triangle)
         assert action.calls == tuple(calls)
         assert action.calls_added == 0
 

@@ -167,6 +167,43 @@ def test_a_held_call_that_still_invents_answers_instead(
     assert (result.status, result.output) == ("completed", "Which hotel?")
 
 
+def test_a_held_call_that_repeats_a_value_is_decoded_again_in_its_held_space(
+    tmp_path: Path, closing: list[Agent]
+) -> None:
+    @tool
+    def crime_rate(city: str, state: str) -> str:
+        """Crime rate of a city."""
+        return "low"
+
+    replies = [
+        json.dumps([{"tool": "crime_rate", "arguments": {"city": "Fresno", "state": "Utopia"}}]),
+        # held: state from the task; the model copies the city into it
+        json.dumps([{"tool": "crime_rate", "arguments": {"city": "Fresno", "state": "Fresno"}}]),
+        # decoded again without "Fresno", once, though the step may list more calls
+        json.dumps(
+            [{"tool": "crime_rate", "arguments": {"city": "Fresno", "state": "California"}}]
+        ),
+        json.dumps([{"tool": "final_answer", "arguments": {"answer": "Low."}}]),
+    ]
+    model = ScriptedModel(replies, scorer=lambda context, _: -20.0 if "crime" in context else -45.0)
+    agent = Agent(model, tools=[crime_rate], memory=tmp_path / "m.db")
+    closing.append(agent)
+    events: list[Event] = []
+    result = agent.run("The crime rate of Fresno, California?", on_event=events.append)
+    repeated = [e.data for e in events if e.kind == "arguments_repeated"]
+    assert [(r["arguments"], r["redone"]) for r in repeated] == [(["crime_rate.state"], True)]
+    calls = [e.data["arguments"] for e in events if e.kind == "tool_call"]
+    assert calls == [{"city": "Fresno", "state": "California"}]
+    third = model.constraints[2].schema
+    assert third["maxItems"] == 1
+    state = third["items"]["properties"]["arguments"]["properties"]["state"]
+    held = model.constraints[1].schema["items"]["properties"]["arguments"]["properties"]["state"]
+    # Still held to the task's values, now without the ones that hold "Fresno":
+    assert state["enum"] == [v for v in held["enum"] if "Fresno" not in v]
+    assert "California" in state["enum"]
+    assert result.output == "Low."
+
+
 class Card(BaseModel):
     rank: str
     suit: str
@@ -374,6 +411,56 @@ def test_a_number_used_more_often_than_the_task_writes_it() -> None:
         repeated_arguments(Call("npv", {"cash_flows": [100, 100, 200], "rate": 0.05}), npv, twice)
         == {}
     )
+
+
+@tool
+def fitness(trait_values: list[float], trait_contributions: list[float]) -> float:
+    """Evolutionary fitness of a creature."""
+    return 0.0
+
+
+@tool
+def clock_angle(hours: int, minutes: int, round_to: int = 2) -> float:
+    """Angle between the hands of a clock."""
+    return 0.0
+
+
+@tool
+def triangle(base: int, height: int, unit: str = "units") -> float:
+    """Area of a triangle."""
+    return base * height / 2
+
+
+def test_a_list_or_a_text_repeating_numbers_an_earlier_argument_used_up() -> None:
+    task = "Trait A contributes 40% and trait B 60%; trait A has a value of 0.8, B of 0.7."
+    copied = Call("fitness", {"trait_values": [0.8, 0.7], "trait_contributions": [0.8, 0.7]})
+    assert repeated_arguments(copied, fitness, task) == {"trait_contributions": (0.8, 0.7)}
+    right = Call("fitness", {"trait_values": [0.8, 0.7], "trait_contributions": [40, 60]})
+    assert repeated_arguments(right, fitness, task) == {}
+    area = "A triangle with a base of 10 units and height of 5 units."
+    unit = Call("triangle", {"base": 10, "height": 5, "unit": "10"})
+    assert repeated_arguments(unit, triangle, area) == {"unit": "10"}
+    assert repeated_arguments(Call("triangle", {"base": 10, "height": 5}), triangle, area) == {}
+
+
+def test_an_optional_argument_left_with_no_value_is_left_out() -> None:
+    task = "The angle between the hands of a clock at 6:30 PM?"
+    call = Call("clock_angle", {"hours": 6, "minutes": 30, "round_to": 6})
+    avoid = repeated_arguments(call, clock_angle, task)
+    assert avoid == {"round_to": (6, 30)}
+    held = held_to_task(
+        clock_angle.parameters, "clock_angle", ["clock_angle.round_to"], task, not_like=avoid
+    )
+    assert held is not None and "round_to" not in held["properties"]
+    # A required argument with no value left: nothing to hold it to.
+    hours = held_to_task(
+        clock_angle.parameters,
+        "clock_angle",
+        ["clock_angle.hours"],
+        task,
+        not_like={"hours": (6, 30)},
+    )
+    assert hours is None
 
 
 def test_held_to_the_task_without_the_number_taken() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
@@ -16,6 +17,7 @@ from agentsmall._grounding import (
     is_grounded,
     percentages_as_fractions,
     repair_copies,
+    unrepeated_items,
 )
 from agentsmall._tool import Tool, tool
 from agentsmall.agent import Agent, Event
@@ -286,6 +288,50 @@ def test_a_rate_described_as_a_decimal_gets_the_fraction() -> None:
     lend_percent = Tool.from_schema("lend", "Lend money.", percent_schema)
     kept = percentages_as_fractions(action, {"lend": lend_percent}, "Lend at 5% a year.")
     assert kept is action
+
+
+@tool
+def histogram(data: list[int], bins: int = 10) -> str:
+    """Plot a histogram."""
+    return "plotted"
+
+
+@tool
+def dna(length: int, preferences: list[Literal["A", "T", "C", "G"]]) -> str:
+    """Generate a DNA sequence."""
+    return "ACGT"
+
+
+def test_list_items_repeated_more_often_than_written_are_left_out() -> None:
+    tools = {"histogram": histogram, "dna": dna}
+    scores = "A histogram of 85, 90, 88, 91 with 5 bins."
+    action = StepAction(calls=(Call("histogram", {"data": [85, 90, 88, 91, 91], "bins": 5}),))
+    kept = unrepeated_items(action, tools, scores.lower())
+    assert kept.calls[0].arguments == {"data": [85, 90, 88, 91], "bins": 5}
+    assert kept.repeats_dropped == ("histogram.data",)
+    bases = "100 bases with more G and C."
+    cycled = StepAction(calls=(Call("dna", {"length": 100, "preferences": ["G", "C", "G", "C"]}),))
+    assert unrepeated_items(cycled, tools, bases).calls[0].arguments["preferences"] == ["G", "C"]
+    # Written twice, kept twice; one value repeated is left for the first step to decode again.
+    twice = StepAction(calls=(Call("histogram", {"data": [90, 90, 88]}),))
+    assert unrepeated_items(twice, tools, "scores 90, 90 and 88") is twice
+    same = StepAction(calls=(Call("histogram", {"data": [2000, 2000, 2000]}),))
+    assert unrepeated_items(same, tools, "an investment of $2000") is same
+
+
+def test_a_list_of_rates_goes_as_fractions_when_its_parameter_sums_to_one() -> None:
+    shares = {
+        "type": "array",
+        "items": {"type": "number"},
+        "description": "The percentage contribution of each trait, which must sum to 1.",
+    }
+    schema = {"type": "object", "properties": {"shares": shares}, "required": ["shares"]}
+    mix = Tool.from_schema("mix", "Mix traits.", schema)
+    action = StepAction(calls=(Call("mix", {"shares": [40, 60]}),))
+    converted = percentages_as_fractions(action, {"mix": mix}, "trait a 40% and trait b 60%")
+    assert converted.calls[0].arguments == {"shares": [0.4, 0.6]}
+    partly = percentages_as_fractions(action, {"mix": mix}, "trait a 40% and trait b 60")
+    assert partly is action  # not every item a percentage: left as it is
 
 
 def test_a_further_call_that_asks_nothing_new_is_dropped() -> None:

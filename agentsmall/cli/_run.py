@@ -98,6 +98,7 @@ STEP_CHANGES = (
     "percentages_as_fractions",
     "dates_formatted",
     "numbers_scaled",
+    "repeats_dropped",
     "call_withheld",
     "arguments_repeated",
     "calls_added",
@@ -118,6 +119,8 @@ def describe_change(kind: str, data: dict[str, Any]) -> str:
         return f"numbers written in millions etc., passed in full: {', '.join(data['arguments'])}"
     if kind == "dates_formatted":
         return f"dates as the task and the tool write them: {', '.join(data['arguments'])}"
+    if kind == "repeats_dropped":
+        return f"list items repeated more than written, left out: {', '.join(data['arguments'])}"
     if kind == "call_withheld":
         held = data.get("held")
         then = "decoding it again held to the task's values" if held else "answering instead"

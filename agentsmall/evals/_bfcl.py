@@ -81,6 +81,7 @@ class ItemResult:
             "as_fractions": list(a.action.as_fractions) if a.action else [],
             "dates_formatted": list(a.action.dates_formatted) if a.action else [],
             "scaled": list(a.action.scaled) if a.action else [],
+            "repeats_dropped": list(a.action.repeats_dropped) if a.action else [],
             "invented": list(a.action.invented) if a.action else [],
             "held": a.action.held if a.action else False,
             "repeated": list(a.action.repeated) if a.action else [],
@@ -210,15 +211,23 @@ def _as_agent_runs(
             if answer.action is not None:  # a cut-off answer: the step keeps its call
                 redone = replace(answer.action, invented=tuple(invented))
                 attempt = _taking_text(attempt, answer)
-        unrepeated = None if invented else p.agent.unrepeated_step(action, p.space, task)
+        unrepeated = None
+        if not invented:
+            unrepeated = p.agent.unrepeated_step(action, p.space, task)
+        elif held is not None and redone is not None and redone.held:
+            unrepeated = p.agent.unrepeated_step(redone, held[0], task)
         if unrepeated is not None:
             repeated, space, constraint = unrepeated
             retry = decode_again(space, constraint)
+            again = None
             if retry.action is not None:
-                redone = p.agent.accept_unrepeated(
+                again = p.agent.accept_unrepeated(
                     retry.action, space, repeated, task=task, context=context
                 )
-            if redone is not None:
+            if again is not None:
+                if redone is not None:  # the held call, redone: its arguments stay held
+                    again = replace(again, invented=redone.invented, held=True)
+                redone = again
                 attempt = _taking_text(attempt, retry)
         action = redone or action
     if fan_out:
