@@ -19,6 +19,7 @@ Three uses, all on the first step:
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -322,9 +323,8 @@ def repeated_arguments(call: Call, tool: Tool, task: str) -> dict[str, Any]:
                 held_off_numbers.append(name)  # the list of an earlier argument again
             else:
                 numbers.extend(value)
-        elif isinstance(value, str) and _as_number(value) is not None:
-            if free and schema.get("type") == "string" and _as_number(value) in numbers:
-                repeated[name] = value.strip()  # unit="10" after base=10
+        elif isinstance(value, str) and free and _is_text(schema) and _as_number(value) in numbers:
+            repeated[name] = value.strip()  # unit="10" after base=10
         elif isinstance(value, str) and len(value.strip()) >= 3:
             text = value.strip().lower()
             free = free and schema.get("type") == "string"
@@ -359,12 +359,17 @@ def nearness(name: str, value: float, task: str) -> float:
     return best
 
 
+def _is_text(schema: dict[str, Any]) -> bool:
+    return schema.get("type") == "string"
+
+
 def _as_number(text: str) -> float | None:
     """The number a string is, if it is only one ("10", " 2.5 ")."""
     try:
-        return float(text.strip())
+        number = float(text.strip())
     except ValueError:
         return None
+    return number if math.isfinite(number) else None
 
 
 def _is_number(value: Any) -> bool:

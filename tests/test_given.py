@@ -366,6 +366,8 @@ def test_a_value_repeated_in_a_later_argument() -> None:
     assert repeated_arguments(part, record, task) == {"county": "2022/al2562"}  # a code
     words = Call("record", {"case_number": "Hilton Hotel in Chicago", "county": "Chicago"})
     assert repeated_arguments(words, record, task) == {}  # words in part: no copy
+    digits = Call("record", {"case_number": "123456 in Texas", "county": "123456"})
+    assert repeated_arguments(digits, record, task) == {"county": "123456 in texas"}
     fine = Call("record", {"case_number": "CA123456", "county": "San Diego"})
     assert repeated_arguments(fine, record, task) == {}
 
