@@ -125,6 +125,7 @@ def bench_decode(args: argparse.Namespace) -> int:
         "vocabulary": vocabulary.size,
         "tasks": len(TASKS),
         "repeat": args.repeat,
+        "exact_batches": model.exact_batches,
     }
 
     regex = json_schema_regex(schema)

@@ -89,6 +89,7 @@ def bench_texts(args: argparse.Namespace) -> int:
         "category": args.category,
         "items": n,
         "offset": args.offset,
+        "exact_batches": model.exact_batches,
         "texts_differ_share": len(default_vs_step) / n,
         "actions_differ_share": len(actions_differ) / n,
         **{f"{pair}_share": len(ids) / n for pair, ids in differ.items()},

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,43 @@ def check_gguf(path: Path) -> None:
         )
 
 
+def llamafile_kernels() -> bool:
+    """Whether this llama.cpp build has the "llamafile" matrix kernels (llama-cpp-python
+    built from PyPI's source as it comes). They compute a batch of two or more tokens in
+    another order than one token, so what fast-forward and drafts evaluate in a batch comes
+    out a rounding apart from decoding one token at a time; `make setup` builds without them
+    (docs/BENCHMARKS.md, "Constrained decoding")."""
+    return "LLAMAFILE = 1" in llama_cpp.llama_print_system_info().decode(errors="replace")
+
+
+TILED_MATMUL_ENV = "GGML_CPU_TILED_MM"
+"""ggml reads it once per process: "0" turns off its tiled K-quant kernels, which a batch of
+8 or more tokens takes and a single token does not."""
+
+_PARAMS_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _without_repacking() -> Iterator[None]:
+    """llama-cpp-python gives no argument for llama.cpp's `use_extra_bufts` (weights repacked
+    into interleaved blocks, which a batch of 4 or more tokens reads with other kernels than a
+    single token): while loading, its default model parameters come with it off."""
+    module = llama_cpp.llama_cpp
+    default = module.llama_model_default_params
+
+    def without() -> Any:
+        params = default()
+        params.use_extra_bufts = False
+        return params
+
+    with _PARAMS_LOCK:
+        module.llama_model_default_params = without
+        try:
+            yield
+        finally:
+            module.llama_model_default_params = default
+
+
 THREADS_ENV = "AGENTSMALL_THREADS"
 
 
@@ -89,24 +127,29 @@ class LlamaCppModel(Model):
         chat_template: str | None = None,
         constraint_backend: str | None = None,
         drafts: bool = True,
+        exact_batches: bool = True,
     ) -> None:
         self.path = Path(path).expanduser()
         check_gguf(self.path)
         self.name = name or self.path.stem
         n_threads = threads or default_threads()
+        if exact_batches:
+            os.environ.setdefault(TILED_MATMUL_ENV, "0")
         try:
-            self._llm = llama_cpp.Llama(
-                model_path=str(self.path),
-                n_ctx=context_length,
-                # Batches (prompts, fast-forwarded runs) get the same threads as single tokens:
-                # llama-cpp-python's default for them is every core of the machine, which with
-                # several processes at once makes spinning threads wait on descheduled ones.
-                n_threads=n_threads,
-                n_threads_batch=n_threads,
-                n_batch=512,
-                seed=seed,
-                verbose=False,
-            )
+            with _without_repacking() if exact_batches else contextlib.nullcontext():
+                self._llm = llama_cpp.Llama(
+                    model_path=str(self.path),
+                    n_ctx=context_length,
+                    # Batches (prompts, fast-forwarded runs) get the same threads as single
+                    # tokens: llama-cpp-python's default for them is every core of the
+                    # machine, which with several processes at once makes spinning threads
+                    # wait on descheduled ones.
+                    n_threads=n_threads,
+                    n_threads_batch=n_threads,
+                    n_batch=512,
+                    seed=seed,
+                    verbose=False,
+                )
         except Exception as exc:  # llama-cpp-python raises ValueError/RuntimeError
             raise ModelLoadError(
                 f"llama.cpp cannot load {self.path}: the file may be corrupt or truncated,"
@@ -125,6 +168,13 @@ class LlamaCppModel(Model):
         # tie the other way, so they can be switched off for outputs identical to decoding
         # without them (docs/BENCHMARKS.md, "Constrained decoding").
         self.drafts = drafts
+        # Fast-forward and drafts evaluate tokens in batches; llama.cpp's fast batch kernels
+        # (llamafile, repacked and tiled K-quant matmuls) round differently from a single
+        # token's, so their text could differ from one-token-at-a-time greedy decoding on a
+        # near tie. Without them a batch is exact (tested): whether this model has that.
+        self.exact_batches = (
+            exact_batches and not llamafile_kernels() and os.environ.get(TILED_MATMUL_ENV) == "0"
+        )
         """"llguidance" or "outlines": who computes token masks (see agentsmall.decoding)."""
         self._add_bos = metadata.get("tokenizer.ggml.add_bos_token", "true") != "false"
         self._bos_id = self._llm.token_bos()
