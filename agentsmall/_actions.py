@@ -72,8 +72,9 @@ class StepAction:
     """Arguments (``tool.argument``) the task wrote as percentages, passed as fractions
     (`agentsmall._grounding.percentages_as_fractions`)."""
     scaled: tuple[str, ...] = ()
-    """Arguments (``tool.argument``) the task wrote with a word of scale ("50 million"),
-    passed as the number meant (`agentsmall._grounding.numbers_as_meant`)."""
+    """Arguments (``tool.argument``) the task wrote with a word of scale ("50 million") or
+    as a coordinate south or west ("112.07 W"), passed as the number meant (50000000,
+    -112.07; `agentsmall._grounding.numbers_as_meant`)."""
     dates_formatted: tuple[str, ...] = ()
     """Date arguments (``tool.argument``) passed in the layout their parameter declares, or
     replaced by the one date the task writes (`agentsmall._dates.dates_as_declared`)."""

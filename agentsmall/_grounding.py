@@ -45,7 +45,7 @@ from typing import Any
 
 from agentsmall._actions import Call, StepAction, rewrite_arguments
 from agentsmall._dates import dates_as_declared, dates_in, readings
-from agentsmall._numbers import is_written, number_pattern, scaled_in, times_written
+from agentsmall._numbers import is_written, number_pattern, scaled_in, signed_in, times_written
 from agentsmall._tool import Tool
 
 _NAME_PARTS = re.compile(r"[_\W]+|(?<=[a-z])(?=[A-Z])")
@@ -341,22 +341,38 @@ def _is_number(value: Any) -> bool:
 def numbers_as_meant(action: StepAction, tools: Mapping[str, Tool], context: str) -> StepAction:
     """`action` with every number the conversation wrote only with a word of scale ("a
     payout of 50 million") passed as the number it means (50000000), unless the parameter
-    speaks of that scale itself ("revenue in millions"). A small model copies the digits."""
+    speaks of that scale itself ("revenue in millions"), and every coordinate it wrote south
+    or west ("112.0740 W") as signed decimal degrees (-112.074), alone or in a list. A small
+    model copies the digits."""
     scaled = scaled_in(context)
+    signed = signed_in(context)
 
-    def as_meant(tool: Tool, call: Call, name: str, value: Any) -> int | float | None:
+    def number_meant(value: Any, about: str) -> int | float | None:
+        if not _is_number(value):
+            return None
+        if value in signed:
+            return signed[value]
+        if value in scaled and not any(w in about for w in _SCALE_WORDS):
+            return scaled[value]
+        return None
+
+    def as_meant(tool: Tool, call: Call, name: str, value: Any) -> Any:
         schema = tool.parameters.get("properties", {}).get(name)
-        number = isinstance(value, int | float) and not isinstance(value, bool)
-        if not number or value not in scaled or schema is None:
+        if schema is None:
             return None
         about = f"{name} {json.dumps(schema)}".lower()
-        if any(word in about for word in ("thousand", "million", "billion", "trillion")):
-            return None
-        if schema.get("type") not in ("integer", "number"):
-            return None
-        return scaled[value]
+        if schema.get("type") in ("integer", "number"):
+            return number_meant(value, about)
+        if schema.get("type") == "array" and isinstance(value, list):
+            items = [number_meant(v, about) for v in value]
+            if any(v is not None for v in items):
+                return [v if m is None else m for v, m in zip(value, items, strict=True)]
+        return None
 
     return rewrite_arguments(action, tools, as_meant, record="scaled")
+
+
+_SCALE_WORDS = ("thousand", "million", "billion", "trillion")
 
 
 _SPAN_WORD = re.compile(r"[\w.'&-]+")
@@ -426,7 +442,8 @@ def phrases(text: str, *, sizes: Iterable[int]) -> Iterator[str]:
 def repair_copies(action: StepAction, tools: Mapping[str, Tool], task: str) -> StepAction:
     """`action` with each required string argument of one to four words that the task does not
     contain, but nearly does, replaced by what the task writes: a small model copies names
-    through subword tokens and slips ("James Planksa" for "James Plensa"). Dates, numbers,
+    through subword tokens and slips ("James Planksa" for "James Plensa"), and cuts a place
+    short of the state the task names with it ("Boston" for "Boston, MA"). Dates, numbers,
     codes and placeholders are left alone (docs/BENCHMARKS.md, "Evaluation", has what this
     fixed and broke)."""
 
@@ -437,9 +454,23 @@ def repair_copies(action: StepAction, tools: Mapping[str, Tool], task: str) -> S
             return None
         if _ISO_DATE.fullmatch(value.strip()) or not re.search(r"[^\W\d_]", value):
             return None  # dates and numbers are written in many ways; names are not
-        return closest_span(value, task)
+        return with_state(value, task) or closest_span(value, task)
 
     return rewrite_arguments(action, tools, repaired, record="copies_repaired")
+
+
+_STATE = r",\s*(?:[A-Z]{2}\b|[A-Z]\.[A-Z]\.)"
+"""A state or district written after a place: ", MA", ", D.C."."""
+
+
+def with_state(value: str, task: str) -> str | None:
+    """The place `value` with the state the task writes right after it ("Boston, MA" for
+    "Boston"), or None when the task writes no state after it."""
+    place = value.strip()
+    if not place or not place[0].isupper():
+        return None
+    match = re.search(rf"(?<!\w){re.escape(place)}{_STATE}", task)
+    return match[0] if match else None
 
 
 def check_action(

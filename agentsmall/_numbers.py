@@ -73,6 +73,25 @@ def numbers_in(text: str, *, integers_only: bool) -> list[int | float]:
     return found
 
 
+_COORDINATES = re.compile(
+    r"(?<![\w.])(\d{1,2}(?:\.\d+)?)\s*°?\s*([NS])\b\s*,?\s*"
+    r"(\d{1,3}(?:\.\d+)?)\s*°?\s*([EW])\b",
+    re.IGNORECASE,
+)
+
+
+def signed_in(text: str) -> dict[float, float]:
+    """The coordinates `text` writes south or west of zero, in a latitude-longitude pair
+    ("33.4484 N, 112.0740 W"), each with its signed decimal degrees: {112.074: -112.074}.
+    Tools take decimal degrees, where south and west are negative."""
+    signed: dict[float, float] = {}
+    for match in _COORDINATES.finditer(text):
+        for raw, hemisphere in ((match[1], match[2]), (match[3], match[4])):
+            if hemisphere.upper() in "SW" and float(raw) > 0:
+                signed[float(raw)] = -float(raw)
+    return signed
+
+
 def scaled_in(text: str) -> dict[int | float, int | float]:
     """The numbers `text` writes only with a word of scale, each with the number it means:
     {50: 50000000} for "a payout of 50 million", {8.5: 8500000} for "8.5 million km²"."""
@@ -112,12 +131,13 @@ def is_written(value: float, text: str) -> bool:
 
 
 def times_written(value: float, text: str) -> int:
-    """How often `text` writes the number `value`, in digits, as a word, or with a word of
-    scale (`is_written`): "a six on a six-sided die" writes 6 twice, "50 million" writes 50
-    and 50000000 once each."""
+    """How often `text` writes the number `value`, in digits, as a word, with a word of scale
+    or as a coordinate (`is_written`): "a six on a six-sided die" writes 6 twice, "50
+    million" writes 50 and 50000000 once each, "112.07 W" 112.07 and -112.07."""
     in_words = sum(_NUMBER_WORDS.get(w.lower()) == value for w in _NUMBER_WORD.findall(text))
     scaled = sum(_meant(m) == value for m in _SCALED.finditer(text))
-    return _times_in_digits(value, text) + in_words + scaled
+    signed = value < 0 and value in signed_in(text).values()  # -112.074 for "112.074 W"
+    return _times_in_digits(value, text) + in_words + scaled + signed
 
 
 def _times_in_digits(value: float, text: str) -> int:

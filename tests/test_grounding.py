@@ -178,7 +178,7 @@ def test_the_cli_lines_name_what_the_agent_changed() -> None:
     line = describe_change("percentages_as_fractions", {"arguments": ["grow.rate"]})
     assert line == "percentages passed as fractions: grow.rate"
     line = describe_change("numbers_scaled", {"arguments": ["dividend.payout"]})
-    assert line == "numbers written in millions etc., passed in full: dividend.payout"
+    assert line == "numbers passed as meant (millions, south/west): dividend.payout"
     line = describe_change("dates_formatted", {"arguments": ["record.birth_date"]})
     assert line == "dates as the task and the tool write them: record.birth_date"
     added = {"calls": [{"tool": "convert", "arguments": {"amount": 7}}]}
@@ -359,6 +359,17 @@ def sculpture(artist: str, city: str = "") -> str:
 def test_only_required_names_are_repaired() -> None:
     action = StepAction(calls=(Call("sculpture", {"artist": "Plensa", "city": "Jamez Plensa"}),))
     assert repair_copies(action, {"sculpture": sculpture}, "works of James Plensa") is action
+
+
+def test_a_place_cut_short_of_its_state_gets_it() -> None:
+    task = "The distance between Boston, MA, and Washington, D.C., then to Denver."
+    for value, repaired in [("Boston", "Boston, MA"), ("Washington", "Washington, D.C.")]:
+        action = StepAction(calls=(Call("sculpture", {"artist": value}),))
+        result = repair_copies(action, {"sculpture": sculpture}, task)
+        assert result.calls[0].arguments == {"artist": repaired}
+    for value in ["Denver", "Boston, MA", "boston"]:  # no state written after it; written so
+        action = StepAction(calls=(Call("sculpture", {"artist": value}),))
+        assert repair_copies(action, {"sculpture": sculpture}, task) is action
 
 
 @pytest.mark.parametrize(

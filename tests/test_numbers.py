@@ -7,7 +7,7 @@ import pytest
 from agentsmall import tool
 from agentsmall._actions import Call, StepAction
 from agentsmall._grounding import check_action, numbers_as_meant
-from agentsmall._numbers import is_written, numbers_in, scaled_in, times_written
+from agentsmall._numbers import is_written, numbers_in, scaled_in, signed_in, times_written
 
 TEXT = "Coordinates (40.7128, -74.0060); a profit of $2,000,000 in three days; 10 m, not 100."
 
@@ -75,10 +75,30 @@ def test_a_call_gets_the_number_meant_not_its_digits() -> None:
         "total_payout": 50_000_000,
         "outstanding_shares": 100_000_000,
         "revenue_millions": 7,  # the parameter counts in millions itself
-        "notes": [50],  # not a number: left alone
+        "notes": [50],  # a list or None (a union): left alone
     }
     assert meant.scaled == ("dividend.total_payout", "dividend.outstanding_shares")
     assert numbers_as_meant(action, {"dividend": dividend}, "50 and 100 and 7") is action
     # As every step's calls are checked before they run:
     checked = check_action(action, {"dividend": dividend}, task=task, context=task, first_step=True)
     assert checked.calls[0].arguments["total_payout"] == 50_000_000
+
+
+@tool
+def distance(coord1: list[float], coord2: list[float], unit: str = "miles") -> float:
+    """Distance between two GPS coordinates (latitude, longitude)."""
+    return 0.0
+
+
+def test_coordinates_south_and_west_are_negative() -> None:
+    task = "The distance between (33.4484 N, 112.0740 W) and (33.86° S, 151.21° E) in miles."
+    assert signed_in(task) == {112.074: -112.074, 33.86: -33.86}
+    assert signed_in(task.lower()) == signed_in(task)  # the context is lower-cased
+    assert is_written(-112.074, task) and is_written(112.074, task)
+    assert signed_in("a 100 W bulb and a force of 5 N") == {}  # no latitude-longitude pair
+    copied = {"coord1": [33.4484, 112.074], "coord2": [33.86, 151.21]}
+    meant = numbers_as_meant(
+        StepAction(calls=(Call("distance", copied),)), {"distance": distance}, task
+    )
+    assert meant.calls[0].arguments == {"coord1": [33.4484, -112.074], "coord2": [-33.86, 151.21]}
+    assert meant.scaled == ("distance.coord1", "distance.coord2")

@@ -116,7 +116,7 @@ def describe_change(kind: str, data: dict[str, Any]) -> str:
     if kind == "percentages_as_fractions":
         return f"percentages passed as fractions: {', '.join(data['arguments'])}"
     if kind == "numbers_scaled":
-        return f"numbers written in millions etc., passed in full: {', '.join(data['arguments'])}"
+        return f"numbers passed as meant (millions, south/west): {', '.join(data['arguments'])}"
     if kind == "dates_formatted":
         return f"dates as the task and the tool write them: {', '.join(data['arguments'])}"
     if kind == "repeats_dropped":
