@@ -789,7 +789,7 @@ class Agent:
         )
         if arguments is None:
             return None
-        return self._calling(tool, arguments, calls=len(action.calls))
+        return self._calling(tool, arguments)
 
     def accept_held(
         self,
@@ -829,18 +829,15 @@ class Agent:
         arguments = held_to_task(decoded, tool.name, names, task, not_like=repeated)
         if arguments is None:
             return None
-        return names, *self._calling(tool, arguments, calls=len(action.calls))
+        return names, *self._calling(tool, arguments)
 
     def _calling(
-        self, tool: Tool, arguments: dict[str, Any], *, calls: int
+        self, tool: Tool, arguments: dict[str, Any]
     ) -> tuple[ActionSpace, JsonSchemaConstraint]:
-        """A step that must call `tool`, decoding `arguments` as its arguments schema, with
-        at most as many `calls` as the step it replaces: it is decoded again to mend a value,
-        not to add calls (the model lists the same call again with the next value it was
-        offered, ``unit="height"`` after ``unit="units"``)."""
+        """A step that must call `tool`, decoding `arguments` as its arguments schema."""
         space = ActionSpace.from_tools(
             [tool],
-            max_calls=min(max(calls, 1), self.actions.max_calls),
+            max_calls=self.actions.max_calls,
             allow_final_answer=False,
             shaped={tool.name: arguments},
         )

@@ -179,7 +179,7 @@ def test_a_held_call_that_repeats_a_value_is_decoded_again_in_its_held_space(
         json.dumps([{"tool": "crime_rate", "arguments": {"city": "Fresno", "state": "Utopia"}}]),
         # held: state from the task; the model copies the city into it
         json.dumps([{"tool": "crime_rate", "arguments": {"city": "Fresno", "state": "Fresno"}}]),
-        # decoded again without "Fresno", once, though the step may list more calls
+        # decoded again without "Fresno"
         json.dumps(
             [{"tool": "crime_rate", "arguments": {"city": "Fresno", "state": "California"}}]
         ),
@@ -195,7 +195,6 @@ def test_a_held_call_that_repeats_a_value_is_decoded_again_in_its_held_space(
     calls = [e.data["arguments"] for e in events if e.kind == "tool_call"]
     assert calls == [{"city": "Fresno", "state": "California"}]
     third = model.constraints[2].schema
-    assert third["maxItems"] == 1
     state = third["items"]["properties"]["arguments"]["properties"]["state"]
     held = model.constraints[1].schema["items"]["properties"]["arguments"]["properties"]["state"]
     # Still held to the task's values, now without the ones that hold "Fresno":
