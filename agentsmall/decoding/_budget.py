@@ -61,10 +61,13 @@ def next_item_estimate(longest: int) -> int:
     return longest + longest // 4
 
 
-WIND_UP_TOKENS = 16
+WIND_UP_TOKENS = 32
 """The last tokens of the budget, in which a JSON output closes wherever it may: enough for
-the deepest closing run of a tool-call step (`"`, `]`, `}}`, `]`) with room to spare. A small
-budget winds up in its last eighth only (at least 2 tokens), so that it is not all wind-up."""
+the deepest closing run of a tool-call step (`"`, `]`, `}}`, `]`) and for the required
+arguments a call must still write after a string closed (``", "start_year": 1000,
+"end_year": 1500}}]`` is 16 tokens: with 16, Gemma 3 270M's `parallel_34` was cut off after
+closing the string). A budget winds up in its last eighth only (at least 2 tokens), so that
+it is not all wind-up: 32 tokens of the step's default 256."""
 
 
 class ListBudget:
