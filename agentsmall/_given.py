@@ -26,7 +26,7 @@ from typing import Any
 
 from agentsmall._actions import Call
 from agentsmall._grounding import name_words, phrases, speaks_of
-from agentsmall._numbers import is_written, numbers_in, times_written
+from agentsmall._numbers import is_number, is_written, numbers_in, times_written
 from agentsmall._tool import Tool
 
 MAX_SPAN_WORDS = 6
@@ -305,7 +305,7 @@ def repeated_arguments(call: Call, tool: Tool, task: str) -> dict[str, Any]:
     for name, value in call.arguments.items():
         schema = properties.get(name, {})
         free = not {"enum", "const"} & schema.keys()
-        if _is_number(value):
+        if is_number(value):
             if free and numbers.count(value) >= max(times_written(value, task), 1):
                 first = holders.get(value)
                 if first is not None and nearness(name, value, task) > nearness(first, value, task):
@@ -313,7 +313,7 @@ def repeated_arguments(call: Call, tool: Tool, task: str) -> dict[str, Any]:
                 held_off_numbers.append(name)
             holders.setdefault(value, name)
             numbers.append(value)
-        elif isinstance(value, list) and value and all(_is_number(v) for v in value):
+        elif isinstance(value, list) and value and all(is_number(v) for v in value):
             items = schema.get("items") if isinstance(schema.get("items"), dict) else {}
             if {"enum", "const"} & items.keys():
                 numbers.extend(value)
@@ -370,7 +370,3 @@ def _as_number(text: str) -> float | None:
     except ValueError:
         return None
     return number if math.isfinite(number) else None
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)

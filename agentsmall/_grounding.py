@@ -45,7 +45,14 @@ from typing import Any
 
 from agentsmall._actions import Call, StepAction, rewrite_arguments
 from agentsmall._dates import dates_as_declared, dates_in, readings
-from agentsmall._numbers import is_written, number_pattern, scaled_in, signed_in, times_written
+from agentsmall._numbers import (
+    is_number,
+    is_written,
+    number_pattern,
+    scaled_in,
+    signed_in,
+    times_written,
+)
 from agentsmall._tool import Tool
 
 _NAME_PARTS = re.compile(r"[_\W]+|(?<=[a-z])(?=[A-Z])")
@@ -278,14 +285,14 @@ def percentages_as_fractions(
 
     def as_fraction(tool: Tool, call: Call, name: str, value: Any) -> Any:
         schema = tool.parameters.get("properties", {}).get(name, {})
-        if isinstance(value, list) and value and all(_is_number(v) for v in value):
+        if isinstance(value, list) and value and all(is_number(v) for v in value):
             items = schema.get("items") if isinstance(schema.get("items"), dict) else {}
             if items.get("type") == "integer" or _wants_percent(name, schema):
                 return None
             if not all(_written_as_percentage(v, lowered) for v in value):
                 return None  # a list of rates only when every item is one: [0.4, 0.6]
             return [round(v / 100, 10) for v in value]
-        if not _is_number(value) or schema.get("type") == "integer":
+        if not is_number(value) or schema.get("type") == "integer":
             return None
         if _wants_percent(name, schema) or not _written_as_percentage(value, lowered):
             return None
@@ -320,7 +327,7 @@ def unrepeated_items(action: StepAction, tools: Mapping[str, Tool], context: str
 def _times_in(item: str | int | float, context: str) -> int:
     """How often `context` (lower-cased) writes a list item: a number in any of its forms,
     a text as a phrase of its own."""
-    if _is_number(item):
+    if is_number(item):
         return times_written(item, context)
     text = re.escape(str(item).strip().lower())
     return len(re.findall(rf"(?<!\w){text}(?!\w)", context)) if text else 0
@@ -331,11 +338,7 @@ def _key(item: str | int | float) -> str:
 
 
 def _is_scalar(value: Any) -> bool:
-    return isinstance(value, str) or _is_number(value)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    return isinstance(value, str) or is_number(value)
 
 
 def numbers_as_meant(action: StepAction, tools: Mapping[str, Tool], context: str) -> StepAction:
@@ -348,7 +351,7 @@ def numbers_as_meant(action: StepAction, tools: Mapping[str, Tool], context: str
     signed = signed_in(context)
 
     def number_meant(value: Any, about: str) -> int | float | None:
-        if not _is_number(value):
+        if not is_number(value):
             return None
         if value in signed:
             return signed[value]
@@ -479,8 +482,9 @@ def check_action(
     """The checks a step's calls go through before they run, in order: on the first step,
     names miscopied from the `task` are repaired (`repair_copies`); then dates take the layout
     their parameters declare (`agentsmall._dates`), the calls are grounded in the
-    conversation (`ground_action`), "50 million" becomes 50000000 (`numbers_as_meant`) and
-    percentages become fractions (`percentages_as_fractions`). `changes` lists what they did."""
+    conversation (`ground_action`), "50 million" becomes 50000000 (`numbers_as_meant`),
+    percentages become fractions (`percentages_as_fractions`) and list items repeated more
+    often than written are left out (`unrepeated_items`). `changes` lists what they did."""
     if first_step:
         action = repair_copies(action, tools, task)
     action = dates_as_declared(action, tools, task=task if first_step else None)

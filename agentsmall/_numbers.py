@@ -123,6 +123,11 @@ def number_pattern(value: float) -> str:
     return "|".join(sorted(patterns, key=len, reverse=True))
 
 
+def is_number(value: object) -> bool:
+    """Whether an argument's value is a number (a bool is not, though Python says so)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def is_written(value: float, text: str) -> bool:
     """Whether `text` writes the number `value`: in digits (10 in "10 m", not in "100", 2000
     not in "2,000,000"), as a word ("three" for 3), or with a word of scale (50000000 in "50
