@@ -164,9 +164,11 @@ class LlamaCppModel(Model):
         self._decoder = Decoder(self._llm, self._vocabulary)
         self._scorer: TextScorer | None = None  # created by the first `score`
         self.constraint_backend = constraint_backend or default_backend()
-        # Drafts from the prompt speed greedy decoding up; their batched logits may tip a near
-        # tie the other way, so they can be switched off for outputs identical to decoding
-        # without them (docs/BENCHMARKS.md, "Constrained decoding").
+        """"llguidance" or "outlines": who computes token masks (see agentsmall.decoding)."""
+        # Drafts from the prompt speed greedy decoding up; without exact batches (below) their
+        # batched logits may tip a near tie the other way, so they can be switched off for
+        # outputs identical to decoding without them (docs/BENCHMARKS.md, "Constrained
+        # decoding").
         self.drafts = drafts
         # Fast-forward and drafts evaluate tokens in batches; llama.cpp's fast batch kernels
         # (llamafile, repacked and tiled K-quant matmuls) round differently from a single
@@ -175,7 +177,6 @@ class LlamaCppModel(Model):
         self.exact_batches = (
             exact_batches and not llamafile_kernels() and os.environ.get(TILED_MATMUL_ENV) == "0"
         )
-        """"llguidance" or "outlines": who computes token masks (see agentsmall.decoding)."""
         self._add_bos = metadata.get("tokenizer.ggml.add_bos_token", "true") != "false"
         self._bos_id = self._llm.token_bos()
         self.architecture: str = metadata.get("general.architecture", "")
