@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -101,6 +101,11 @@ class StepAction:
 
 ArgumentRewrite = Callable[[Tool, Call, str, Any], Any]
 """A check's new value for one argument (tool, call, name, value), or None to keep it."""
+
+
+def action_items(calls: Sequence[Call]) -> list[dict[str, Any]]:
+    """Calls as the planner writes them: `{"tool": ..., "arguments": {...}}`."""
+    return [{"tool": c.tool, "arguments": c.arguments} for c in calls]
 
 
 def rewrite_arguments(

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from agentsmall import _audit
-from agentsmall._actions import ActionSpace, Call, StepAction
+from agentsmall._actions import ActionSpace, StepAction, action_items
 from agentsmall._escalation import (
     ESCALATE,
     Escalation,
@@ -36,11 +36,12 @@ from agentsmall._escalation import (
     problem_of,
 )
 from agentsmall._fanout import fan_out
-from agentsmall._given import held_to_task, repeated_arguments, shaped_by_task
-from agentsmall._grounding import changes, check_action, conversation_text, invented_values
+from agentsmall._given import shaped_by_task
+from agentsmall._grounding import changes, check_action, conversation_text
 from agentsmall._native import NativePlanner
 from agentsmall._prompts import prompts
 from agentsmall._relevance import GateDecision, ToolGate
+from agentsmall._review import reviewed
 from agentsmall._runner import (
     CallOutcome,
     ConfirmCallback,
@@ -414,24 +415,19 @@ class Agent:
                         )
                         for kind, data in changes(action):
                             emit(Event(kind, step, data))
-                        invented = self.invented_in(action, space, context) if first else []
                         redone = None
-                        if invented:
-                            redone = await self._instead_of_invented(
+                        if first:
+                            redone = await asyncio.to_thread(
+                                self._reviewed,
                                 run,
                                 step,
                                 rows,
                                 space,
                                 action,
-                                invented,
                                 task,
                                 context,
                                 on_text,
                                 emit,
-                            )
-                        if first and (not invented or (redone is not None and redone[0].held)):
-                            redone = await self._unrepeated(
-                                run, step, space, action, redone, task, context, on_text, emit
                             )
                         if redone is not None:
                             action, generation = redone
@@ -756,228 +752,6 @@ class Agent:
             decision = replace(decision, offered=offered, must_call=True)
         return decision
 
-    def invented_in(self, action: StepAction, space: ActionSpace, context: str) -> list[str]:
-        """The first call's required values that nothing gave (`invented_values`), when the
-        step could answer instead: the JSON planner, and no rule of the agent's own
-        (`must_use_tool`) says it must call. The gate's own "must call" is only a likelihood,
-        and an invented value is stronger evidence, so it does not protect the call."""
-        if self.native is not None or self.must_use_tool or not action.calls:
-            return []
-        call = action.calls[0]
-        if call.tool == ESCALATE:  # its problem is the planner's own wording, by design
-            return []
-        return invented_values(call, space.tools[call.tool], context)
-
-    def held_step(
-        self,
-        action: StepAction,
-        invented: Sequence[str],
-        space: ActionSpace,
-        task: str,
-        gate: GateDecision | None,
-    ) -> tuple[ActionSpace, JsonSchemaConstraint] | None:
-        """The step to decode instead of a call with `invented` values, when the tool gate
-        found the tool clearly relevant ("must call"): the same tool, each invented argument
-        held to the values the task writes (`agentsmall._given`). None when the gate did not,
-        or an argument has no such values: the step then answers instead."""
-        if gate is None or not gate.must_call or not action.calls:
-            return None
-        call = action.calls[0]
-        tool = space.tools[call.tool]
-        arguments = held_to_task(
-            space.shaped.get(tool.name, tool.parameters), tool.name, invented, task
-        )
-        if arguments is None:
-            return None
-        return self._calling(tool, arguments)
-
-    def accept_held(
-        self,
-        action: StepAction,
-        held: ActionSpace,
-        invented: Sequence[str],
-        *,
-        task: str,
-        context: str,
-    ) -> StepAction | None:
-        """The action of a step decoded again in `held` (`held_step`), checked as any first
-        step is; None when it still invents a value (another argument this time)."""
-        checked = check_action(action, held.tools, task=task, context=context, first_step=True)
-        if self.invented_in(checked, held, context):
-            return None
-        return replace(checked, invented=tuple(invented), held=True)
-
-    def unrepeated_step(
-        self, action: StepAction, space: ActionSpace, task: str
-    ) -> tuple[list[str], ActionSpace, JsonSchemaConstraint] | None:
-        """The step to decode instead of a first call whose arguments repeat an earlier
-        argument's value (`_given.repeated_arguments`: a copied text, a number used more often
-        than the task writes it): the same tool, those arguments held to the task's values
-        other than that one. None when there is no such argument, or no other value to hold
-        it to. Returns the arguments as ``tool.argument`` too."""
-        if self.native is not None or not action.calls:
-            return None
-        call = action.calls[0]
-        tool = space.tools.get(call.tool)
-        if tool is None or call.tool == ESCALATE:
-            return None
-        repeated = repeated_arguments(call, tool, task)
-        if not repeated:
-            return None
-        names = [f"{call.tool}.{name}" for name in repeated]
-        decoded = space.shaped.get(tool.name, tool.parameters)
-        arguments = held_to_task(decoded, tool.name, names, task, not_like=repeated)
-        if arguments is None:
-            return None
-        return names, *self._calling(tool, arguments)
-
-    def _calling(
-        self, tool: Tool, arguments: dict[str, Any]
-    ) -> tuple[ActionSpace, JsonSchemaConstraint]:
-        """A step that must call `tool`, decoding `arguments` as its arguments schema."""
-        space = ActionSpace.from_tools(
-            [tool],
-            max_calls=self.actions.max_calls,
-            allow_final_answer=False,
-            shaped={tool.name: arguments},
-        )
-        return space, JsonSchemaConstraint(space.schema, list_of_unique_items=True)
-
-    def accept_unrepeated(
-        self,
-        action: StepAction,
-        held: ActionSpace,
-        repeated: Sequence[str],
-        *,
-        task: str,
-        context: str,
-    ) -> StepAction | None:
-        """The action of a step decoded again in `held` (`unrepeated_step`), checked as any
-        first step is; None when it invents a value."""
-        checked = check_action(action, held.tools, task=task, context=context, first_step=True)
-        if not checked.calls or self.invented_in(checked, held, context):
-            return None
-        return replace(checked, repeated=tuple(repeated))
-
-    async def _instead_of_repeated(
-        self,
-        run: _Run,
-        step: int,
-        space: ActionSpace,
-        action: StepAction,
-        task: str,
-        context: str,
-        on_text: Callable[[str], None],
-        emit: EventCallback,
-    ) -> tuple[StepAction, Generation] | None:
-        """The first step's call repeats a value in another argument: the step is decoded
-        again with those arguments held to the task's other values (`unrepeated_step`). None
-        when there is nothing to redo, or the redone call is cut off or invents a value: the
-        step keeps its call."""
-        redo = self.unrepeated_step(action, space, task)
-        if redo is None:
-            return None
-        repeated, held, constraint = redo
-        redone = await self._decode_again(run, held, constraint, on_text)
-        accepted = None
-        if redone is not None:
-            accepted = self.accept_unrepeated(redone[0], held, repeated, task=task, context=context)
-        data = {"calls": action_items(action.calls), "arguments": repeated}
-        emit(Event("arguments_repeated", step, {**data, "redone": accepted is not None}))
-        if accepted is None or redone is None:
-            return None
-        for kind, change in changes(accepted):
-            emit(Event(kind, step, change))
-        return accepted, redone[1]
-
-    async def _unrepeated(
-        self,
-        run: _Run,
-        step: int,
-        space: ActionSpace,
-        action: StepAction,
-        held: tuple[StepAction, Generation] | None,
-        task: str,
-        context: str,
-        on_text: Callable[[str], None],
-        emit: EventCallback,
-    ) -> tuple[StepAction, Generation] | None:
-        """The first step's call (`action`, or the `held` call decoded instead of it) decoded
-        again where it repeats a value (`_instead_of_repeated`); `held` as it is, or None,
-        when there is nothing to redo. A held call is redone in its held space, so the
-        arguments held before stay held."""
-        if held is None:
-            return await self._instead_of_repeated(
-                run, step, space, action, task, context, on_text, emit
-            )
-        held_space = self.held_step(action, held[0].invented, space, task, run.gate)
-        if held_space is None:
-            return held
-        redone = await self._instead_of_repeated(
-            run, step, held_space[0], held[0], task, context, on_text, emit
-        )
-        if redone is None:
-            return held
-        kept = replace(redone[0], invented=held[0].invented, held=True)
-        return kept, redone[1]
-
-    async def _instead_of_invented(
-        self,
-        run: _Run,
-        step: int,
-        escalations: Sequence[dict[str, Any]],
-        space: ActionSpace,
-        action: StepAction,
-        invented: list[str],
-        task: str,
-        context: str,
-        on_text: Callable[[str], None],
-        emit: EventCallback,
-    ) -> tuple[StepAction, Generation] | None:
-        """The first step chose a call with `invented` values: it is withheld, and the step is
-        decoded again, held to the task's values (`held_step`) where the gate says the tool is
-        relevant, else (or if that call still invents one) allowed only to answer. None when
-        that is cut off too: the step keeps its call."""
-        held = self.held_step(action, invented, space, task, run.gate)
-        data = {"calls": action_items(action.calls), "invented": invented}
-        emit(Event("call_withheld", step, {**data, "held": held is not None}))
-        if held is not None:
-            redone = await self._decode_again(run, *held, on_text)
-            if redone is not None:
-                accepted = self.accept_held(
-                    redone[0], held[0], invented, task=task, context=context
-                )
-                if accepted is not None:
-                    for kind, change in changes(accepted):
-                        emit(Event(kind, step, change))
-                    return accepted, redone[1]
-            emit(Event("call_withheld", step, {**data, "held": False}))
-        answer_space, constraint = self._step_space(step, ANSWER_ONLY, escalations)
-        answer = await self._decode_again(run, answer_space, constraint, on_text)
-        if answer is None:
-            return None
-        return replace(answer[0], invented=tuple(invented)), answer[1]
-
-    async def _decode_again(
-        self,
-        run: _Run,
-        space: ActionSpace,
-        constraint: JsonSchemaConstraint,
-        on_text: Callable[[str], None],
-    ) -> tuple[StepAction, Generation] | None:
-        """Decode the step again in `space` (its prompt is still in the KV cache); None when
-        the output is cut off."""
-        generation = await asyncio.to_thread(
-            self.model.generate,
-            self._prompt(run),
-            constraint=constraint,
-            max_tokens=self.max_tokens_per_step,
-            on_text=on_text,
-        )
-        if generation.finish_reason == "length":
-            return None
-        return self._validated(space, generation.text), generation
-
     def _validated(self, space: ActionSpace, text: str) -> StepAction:
         """A step's output parsed into its action, the result recorded in the validation audit
         (a DecodingError, which constrained decoding should make impossible, is raised)."""
@@ -989,10 +763,53 @@ class Agent:
         _audit.record(valid=True, model=self.model.name)
         return action
 
-    def answer_step(self) -> tuple[ActionSpace, JsonSchemaConstraint]:
+    def answer_step(
+        self, escalations: Sequence[dict[str, Any]] = ()
+    ) -> tuple[ActionSpace, JsonSchemaConstraint]:
         """The action space and constraint of a first step that may only answer (a withheld
-        call's step; escalation rules left out, as in `first_step`)."""
-        return self._step_space(1, ANSWER_ONLY, [])
+        call's step; `escalations`: the run's escalation rows, none in `first_step`)."""
+        return self._step_space(1, ANSWER_ONLY, escalations)
+
+    def _reviewed(
+        self,
+        run: _Run,
+        step: int,
+        escalations: Sequence[dict[str, Any]],
+        space: ActionSpace,
+        action: StepAction,
+        task: str,
+        context: str,
+        on_text: Callable[[str], None],
+        emit: EventCallback,
+    ) -> tuple[StepAction, Generation] | None:
+        """The first step's action decoded again where it invents or repeats values
+        (`agentsmall._review`), or None when it stands. Blocking: run on a worker thread."""
+
+        def decode(
+            space: ActionSpace, constraint: JsonSchemaConstraint
+        ) -> tuple[StepAction, Generation] | None:
+            # The prompt is the step's own, still in the KV cache: only the output is new.
+            generation = self.model.generate(
+                self._prompt(run),
+                constraint=constraint,
+                max_tokens=self.max_tokens_per_step,
+                on_text=on_text,
+            )
+            if generation.finish_reason == "length":
+                return None
+            return self._validated(space, generation.text), generation
+
+        return reviewed(
+            self,
+            action,
+            space,
+            task=task,
+            context=context,
+            gate=run.gate,
+            answer=self.answer_step(escalations),
+            decode=decode,
+            emit=lambda kind, data: emit(Event(kind, step, data)),
+        )
 
     def first_step(
         self, task: str
@@ -1223,11 +1040,6 @@ def action_text(action: StepAction) -> str:
     else:
         items = action_items(action.calls)
     return json.dumps(items, ensure_ascii=False)
-
-
-def action_items(calls: Sequence[Call]) -> list[dict[str, Any]]:
-    """Calls as the planner writes them: `{"tool": ..., "arguments": {...}}`."""
-    return [{"tool": c.tool, "arguments": c.arguments} for c in calls]
 
 
 @dataclass(frozen=True)

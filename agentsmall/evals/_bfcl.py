@@ -25,9 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from agentsmall import _fanout
-from agentsmall._actions import ActionSpace
+from agentsmall._actions import ActionSpace, StepAction
 from agentsmall._grounding import check_action, conversation_text
 from agentsmall._relevance import GateDecision
+from agentsmall._review import reviewed
 from agentsmall.agent import DEFAULT_GATE, DEFAULT_INSTRUCTIONS, Agent
 from agentsmall.errors import ConfigError
 from agentsmall.evals._checker import check_calls, check_irrelevance
@@ -175,10 +176,10 @@ def _as_agent_runs(
 ) -> Attempt:
     """The attempt as the agent's first step runs it: names miscopied from the task repaired,
     grounded, percentages passed as fractions (`agentsmall._grounding`), its call withheld for
-    invented values and the step decoded again, held to the task's values or to answer
-    (`Agent.held_step`), or decoded again for a value repeated in another argument
-    (`Agent.unrepeated_step`), then completed for listed values (`agentsmall._fanout`). The
-    time of every decoding counts."""
+    invented values and the step decoded again, held to the task's values or to answer, or
+    decoded again for a value repeated in another argument (`agentsmall._review`, as the
+    agent does), then completed for listed values (`agentsmall._fanout`). The time of every
+    decoding counts."""
     action = attempt.action
     if action is None:
         return attempt
@@ -186,50 +187,31 @@ def _as_agent_runs(
     if ground_arguments:
         context = conversation_text(p.messages, p.agent.instructions)
         action = check_action(action, p.space.tools, task=task, context=context, first_step=True)
-        invented = p.agent.invented_in(action, p.space, context)
-        held = p.agent.held_step(action, invented, p.space, task, p.gate) if invented else None
-        redone = None
 
-        def decode_again(space: ActionSpace, constraint: JsonSchemaConstraint) -> Attempt:
+        def decode(
+            space: ActionSpace, constraint: JsonSchemaConstraint
+        ) -> tuple[StepAction, Attempt] | None:
             retry = run_step(
                 model, "agentsmall", p.messages, space, constraint=constraint, max_tokens=max_tokens
             )
             nonlocal attempt
-            attempt = _plus_time(attempt, retry)
-            return retry
+            attempt = _plus_time(attempt, retry)  # every decoding's time counts
+            return None if retry.action is None else (retry.action, retry)
 
-        if held is not None:
-            retry = decode_again(*held)
-            if retry.action is not None:
-                redone = p.agent.accept_held(
-                    retry.action, held[0], invented, task=task, context=context
-                )
-            if redone is not None:
-                attempt = _taking_text(attempt, retry)
-        if invented and redone is None:
-            answer = decode_again(*p.agent.answer_step())
-            if answer.action is not None:  # a cut-off answer: the step keeps its call
-                redone = replace(answer.action, invented=tuple(invented))
-                attempt = _taking_text(attempt, answer)
-        unrepeated = None
-        if not invented:
-            unrepeated = p.agent.unrepeated_step(action, p.space, task)
-        elif held is not None and redone is not None and redone.held:
-            unrepeated = p.agent.unrepeated_step(redone, held[0], task)
-        if unrepeated is not None:
-            repeated, space, constraint = unrepeated
-            retry = decode_again(space, constraint)
-            again = None
-            if retry.action is not None:
-                again = p.agent.accept_unrepeated(
-                    retry.action, space, repeated, task=task, context=context
-                )
-            if again is not None:
-                if redone is not None:  # the held call, redone: its arguments stay held
-                    again = replace(again, invented=redone.invented, held=True)
-                redone = again
-                attempt = _taking_text(attempt, retry)
-        action = redone or action
+        redone = reviewed(
+            p.agent,
+            action,
+            p.space,
+            task=task,
+            context=context,
+            gate=p.gate,
+            answer=p.agent.answer_step(),
+            decode=decode,
+            emit=lambda kind, data: None,
+        )
+        if redone is not None:
+            action = redone[0]
+            attempt = _taking_text(attempt, redone[1])
     if fan_out:
         action = _fanout.fan_out(action, p.space, task)
     return replace(attempt, action=action)
