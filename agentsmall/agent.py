@@ -197,7 +197,7 @@ class Agent:
     model miscopied from the task are repaired, and a call whose required values nothing gave
     is withheld and the step decoded again to answer (JSON planner, not with `must_use_tool`),
     and a call whose free-text argument repeats an earlier one's value is decoded again with
-    the task's other values (`Agent.unrepeated_step`). It also shapes what the first step
+    the task's other values (`agentsmall._review`). It also shapes what the first step
     decodes by the task (`agentsmall._given.shaped_by_task`): optional arguments the task
     speaks of are required, flags it names hold the value its words give. `fan_out`: when the
     first step's call takes one value of a list in the task ("the nucleus, mitochondria and

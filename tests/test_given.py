@@ -1,5 +1,5 @@
 """A call with invented values, decoded again with them held to the values the task writes
-(`agentsmall._given`, `Agent.held_step`)."""
+(`agentsmall._given`, `agentsmall._review`)."""
 
 from __future__ import annotations
 
