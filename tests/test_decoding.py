@@ -444,6 +444,48 @@ def test_checking_the_top_token_first_changes_nothing(
     assert lazy_masks < every_masks
 
 
+def test_the_step_by_step_reference_masks_every_token(
+    embedded_model: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where text is forced, llguidance's mask allows only the tokenizer's own split of it,
+    while its check of a single token accepts other splits too. So checking the model's top
+    token first is sound only once forced text has been taken whole (fast-forward with forced
+    strings); without fast-forward every token comes from the whole mask, or the step-by-step
+    reference would write keys the way fast-forward never does."""
+    decoder = embedded_model._decoder
+    schema = {
+        "type": "object",
+        "properties": {"invested_amount": {"type": "integer"}},
+        "required": ["invested_amount"],
+    }
+    compiled = decoder.compile(json_schema_regex(schema), backend="llguidance")
+    matcher = decoder._matcher(compiled)
+
+    def tokenize(text: bytes) -> list[int]:
+        return embedded_model._llm.tokenize(text, add_bos=False, special=False)
+
+    for token in tokenize(b'{"'):
+        matcher.advance(token)
+    (invest,) = tokenize(b"invest")  # one token; the tokenizer splits the key `inv` + `ested`
+    assert matcher.accepts(invest)
+    assert not decoder._allowed(matcher)[invest]
+
+    masks = 0
+    original = Decoder._allowed
+
+    def counting(self: Decoder, matcher: Any) -> np.ndarray:
+        nonlocal masks
+        masks += 1
+        return original(self, matcher)
+
+    monkeypatch.setattr(Decoder, "_allowed", counting)
+    prompt = embedded_model.tokenize_prompt(user("I invested 5000 dollars. Record it as JSON."))
+    generation = decoder.generate(prompt, constraint=compiled, max_tokens=32, fast_forward=False)
+    record_and_validate(generation.text, schema, embedded_model)
+    assert masks >= len(generation.tokens)
+    assert invest not in generation.tokens
+
+
 def _copy_case() -> tuple[list[dict[str, str]], dict[str, Any]]:
     address = "221B Baker Street, London NW1 6XE, United Kingdom"
     return user(f'Store the address "{address}" in "s".'), STRING_SCHEMA

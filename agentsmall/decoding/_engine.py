@@ -247,14 +247,18 @@ class Decoder:
         as the model's tokenizer would write it, even where the constraint would also allow
         other splits into tokens (`{"` or `{` + `"`). Both off, every token is chosen from the
         model's logits and evaluated on its own: the reference, for tests and benchmarks.
-        `lazy_mask` (greedy, with `forced_strings`): the model's top token is checked against
-        the constraint first, and the whole mask is computed only when it is not allowed; this
-        never changes which token is chosen.
+        `lazy_mask` (greedy, with `fast_forward` and `forced_strings`): the model's top token
+        is checked against the constraint first, and the whole mask is computed only when it
+        is not allowed; this never changes which token is chosen. Only with forced strings
+        taken first: where text is forced, llguidance's mask allows just the tokenizer's own
+        split of it, while its token check also accepts other splits (`invest` + `ed_amount`
+        where the mask has `inv` + `ested_amount`).
         `speculate` (greedy, with `forced_strings`): tokens that followed the last few tokens
         where they occur earlier in the prompt or output are evaluated alongside as a draft,
         and the part the model agrees with is kept (see `_speculate`). Tokens are chosen as
-        without drafts, from logits of a batched evaluation, which rounds like any batch: a
-        near tie may go the other way (docs/BENCHMARKS.md counts how often).
+        without drafts, from logits of a batched evaluation: the same logits as one token at a
+        time with exact batches (`LlamaCppModel.exact_batches`), else a near tie may go the
+        other way (docs/BENCHMARKS.md counts how often).
         """
         n_ctx = self.llm.n_ctx()
         if len(prompt) + max_tokens > n_ctx:
@@ -278,7 +282,7 @@ class Decoder:
             run.choose,
             temperature=temperature,
             rng=rng,
-            lazy=lazy_mask and forced_strings,
+            lazy=lazy_mask and fast_forward and forced_strings,
             fast_forward=fast_forward,
         )
         pending: list[int] = []  # chosen but not yet evaluated
