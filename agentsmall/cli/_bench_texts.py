@@ -3,13 +3,13 @@
 `bench decode` compares texts on its ten short tasks, too few to tell 1% from 10%. This runs
 the agent's first step of many BFCL items (what `agentsmall eval bfcl` decodes, tool gate and
 task shaping included) three ways, greedy: step by step (every token chosen from the whole
-mask, one per llama.cpp call: the reference), fast-forward (forced tokens evaluated in the same call as the next), and fast-forward with
-drafts (the default). It reports how often each pair of texts differs, and how often the
-parsed action differs (a text that only repeats a call, which the parser drops, is the same
-action). Why texts can differ at all: a forced string may be tokenized otherwise than the
-constraint's mask allows it (the outlines backend allows every split), and without exact
-batches (`LlamaCppModel.exact_batches`) a batch's logits round differently from single-token
-calls, which tips near ties.
+mask, one per llama.cpp call: the reference), fast-forward (forced tokens evaluated in the same
+call as the next), and fast-forward with drafts (the default). It reports how often each pair
+of texts differs, and how often the parsed action differs (a text that only repeats a call,
+which the parser drops, is the same action). Why texts can differ at all: a forced string may
+be tokenized otherwise than the constraint's mask allows it (the outlines backend allows every
+split), and without exact batches (`LlamaCppModel.exact_batches`) a batch's logits round
+differently from single-token calls, which tips near ties.
 """
 
 from __future__ import annotations
