@@ -396,7 +396,9 @@ def _outlines(llm: Any, schema: dict, prompts: list[list[int]], repeat: int) -> 
     generator = outlines.Generator(model, JsonSchema(json.dumps(schema)))
     texts, tokens, seconds, warm_seconds = [], 0, 0.0, 0.0
     for prompt in prompts:
-        text_prompt = llm.detokenize(prompt, special=True).decode("utf-8")
+        # llama-cpp-python's completion adds BOS itself: a text that starts with it gets two.
+        without_bos = prompt[1:] if prompt[:1] == [llm.token_bos()] else prompt
+        text_prompt = llm.detokenize(without_bos, special=True).decode("utf-8")
         cold, warm = [], []
         for _ in range(repeat):
             llm.reset()  # what outlines itself does after every call
