@@ -395,9 +395,12 @@ def _outlines(llm: Any, schema: dict, prompts: list[list[int]], repeat: int) -> 
     model = outlines.from_llamacpp(llm, chat_mode=False)
     generator = outlines.Generator(model, JsonSchema(json.dumps(schema)))
     texts, tokens, seconds, warm_seconds = [], 0, 0.0, 0.0
+    # Where the model adds BOS, llama-cpp-python's completion adds it itself, so a text that
+    # starts with it would get two (SmolLM2's "BOS" is `<|im_start|>`, which it does not add).
+    bos = [llm.token_bos()]
+    adds_bos = llm.tokenize(b"a", add_bos=True)[:1] == bos
     for prompt in prompts:
-        # llama-cpp-python's completion adds BOS itself: a text that starts with it gets two.
-        without_bos = prompt[1:] if prompt[:1] == [llm.token_bos()] else prompt
+        without_bos = prompt[1:] if adds_bos and prompt[:1] == bos else prompt
         text_prompt = llm.detokenize(without_bos, special=True).decode("utf-8")
         cold, warm = [], []
         for _ in range(repeat):
