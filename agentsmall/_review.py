@@ -40,8 +40,7 @@ Decoded = TypeVar("Decoded")
 in an evaluation."""
 
 Step = tuple[ActionSpace, JsonSchemaConstraint]
-Decode = Callable[[ActionSpace, JsonSchemaConstraint], "tuple[StepAction, Decoded] | None"]
-"""Decode the step again in the space under its constraint; None when the output is cut off."""
+"""A step to decode: its action space and the constraint of its schema."""
 Emit = Callable[[str, dict[str, Any]], None]
 """Report an event of the step (its kind and data)."""
 
@@ -60,7 +59,8 @@ def reviewed(
 ) -> tuple[StepAction, Decoded] | None:
     """The first step's `action` (already checked by `check_action`) decoded again where it
     invents or repeats values, or None when it stands as it is. `answer` is the step to
-    decode when the call is withheld and nothing is held; `gate` the tool gate's decision."""
+    decode when the call is withheld and nothing is held; `gate` the tool gate's decision;
+    `decode(space, constraint)` decodes the step again there, None when that is cut off."""
     invented = invented_in(agent, action, space, context)
     redone = None
     if invented:
