@@ -21,8 +21,8 @@ measures exactly what the agent does; each passes its own way of decoding a step
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
-from typing import TYPE_CHECKING, Any, TypeVar
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from agentsmall._actions import ActionSpace, StepAction, action_items
 from agentsmall._escalation import ESCALATE
@@ -61,14 +61,13 @@ def reviewed(
     invents or repeats values, or None when it stands as it is. `answer` is the step to
     decode when the call is withheld and nothing is held; `gate` the tool gate's decision;
     `decode(space, constraint)` decodes the step again there, None when that is cut off."""
+    review = _Review(agent, task, context, gate, answer, decode, emit)
     invented = invented_in(agent, action, space, context)
     redone = None
     if invented:
-        redone = _instead_of_invented(
-            agent, action, space, invented, task, context, gate, answer, decode, emit
-        )
+        redone = review.instead_of_invented(action, space, invented)
     if not invented or (redone is not None and redone[0].held):
-        redone = _unrepeated(agent, action, space, redone, task, context, gate, decode, emit)
+        redone = review.unrepeated(action, space, redone)
     return redone
 
 
@@ -145,109 +144,92 @@ def _calling(agent: Agent, tool: Tool, arguments: dict[str, Any]) -> Step:
     return space, JsonSchemaConstraint(space.schema, list_of_unique_items=True)
 
 
-def _accepted(
-    agent: Agent, action: StepAction, space: ActionSpace, *, task: str, context: str
-) -> StepAction | None:
-    """A step decoded again in `space`, checked as any first step is; None when it makes
-    no call or invents a value (another argument this time)."""
-    checked = check_action(action, space.tools, task=task, context=context, first_step=True)
-    if not checked.calls or invented_in(agent, checked, space, context):
-        return None
-    return checked
+@dataclass(frozen=True)
+class _Review(Generic[Decoded]):
+    """What every redo of one first step shares: the agent, the task and conversation, the
+    tool gate's decision, the answer-only step, and how to decode and report."""
 
+    agent: Agent
+    task: str
+    context: str
+    gate: GateDecision | None
+    answer: Step
+    decode: Callable[[ActionSpace, JsonSchemaConstraint], tuple[StepAction, Decoded] | None]
+    emit: Emit
 
-def _instead_of_invented(
-    agent: Agent,
-    action: StepAction,
-    space: ActionSpace,
-    invented: list[str],
-    task: str,
-    context: str,
-    gate: GateDecision | None,
-    answer: Step,
-    decode: Callable[[ActionSpace, JsonSchemaConstraint], tuple[StepAction, Decoded] | None],
-    emit: Emit,
-) -> tuple[StepAction, Decoded] | None:
-    """The first step chose a call with `invented` values: it is withheld, and the step is
-    decoded again, held to the task's values (`held_step`) where the gate says the tool is
-    relevant, else (or if that call still invents one) allowed only to answer. None when
-    that is cut off too: the step keeps its call."""
-    held = held_step(agent, action, invented, space, task, gate)
-    data = {"calls": action_items(action.calls), "invented": invented}
-    emit("call_withheld", {**data, "held": held is not None})
-    if held is not None:
-        redone = decode(*held)
+    def accepted(self, action: StepAction, space: ActionSpace) -> StepAction | None:
+        """A step decoded again in `space`, checked as any first step is; None when it makes
+        no call or invents a value (another argument this time)."""
+        checked = check_action(
+            action, space.tools, task=self.task, context=self.context, first_step=True
+        )
+        if not checked.calls or invented_in(self.agent, checked, space, self.context):
+            return None
+        return checked
+
+    def instead_of_invented(
+        self, action: StepAction, space: ActionSpace, invented: list[str]
+    ) -> tuple[StepAction, Decoded] | None:
+        """The first step chose a call with `invented` values: it is withheld, and the step is
+        decoded again, held to the task's values (`held_step`) where the gate says the tool
+        is relevant, else (or if that call still invents one) allowed only to answer. None
+        when that is cut off too: the step keeps its call."""
+        held = held_step(self.agent, action, invented, space, self.task, self.gate)
+        data = {"calls": action_items(action.calls), "invented": invented}
+        self.emit("call_withheld", {**data, "held": held is not None})
+        if held is not None:
+            redone = self.decode(*held)
+            if redone is not None:
+                accepted = self.accepted(redone[0], held[0])
+                if accepted is not None:
+                    accepted = replace(accepted, invented=tuple(invented), held=True)
+                    for kind, change in changes(accepted):
+                        self.emit(kind, change)
+                    return accepted, redone[1]
+            self.emit("call_withheld", {**data, "held": False})
+        answered = self.decode(*self.answer)
+        if answered is None:
+            return None
+        return replace(answered[0], invented=tuple(invented)), answered[1]
+
+    def unrepeated(
+        self, action: StepAction, space: ActionSpace, held: tuple[StepAction, Decoded] | None
+    ) -> tuple[StepAction, Decoded] | None:
+        """The first step's call (`action`, or the `held` call decoded instead of it) decoded
+        again where it repeats a value (`instead_of_repeated`); `held` as it is, or None,
+        when there is nothing to redo. A held call is redone in its held space, so the
+        arguments held before stay held."""
+        if held is None:
+            return self.instead_of_repeated(action, space)
+        held_space = held_step(self.agent, action, held[0].invented, space, self.task, self.gate)
+        if held_space is None:
+            return held
+        redone = self.instead_of_repeated(held[0], held_space[0])
+        if redone is None:
+            return held
+        kept = replace(redone[0], invented=held[0].invented, held=True)
+        return kept, redone[1]
+
+    def instead_of_repeated(
+        self, action: StepAction, space: ActionSpace
+    ) -> tuple[StepAction, Decoded] | None:
+        """The call repeats a value in another argument: the step is decoded again with those
+        arguments held to the task's other values (`unrepeated_step`). None when there is
+        nothing to redo, or the redone call is cut off or invents a value: the step keeps
+        its call."""
+        redo = unrepeated_step(self.agent, action, space, self.task)
+        if redo is None:
+            return None
+        repeated, held, constraint = redo
+        redone = self.decode(held, constraint)
+        accepted = None
         if redone is not None:
-            accepted = _accepted(agent, redone[0], held[0], task=task, context=context)
-            if accepted is not None:
-                accepted = replace(accepted, invented=tuple(invented), held=True)
-                for kind, change in changes(accepted):
-                    emit(kind, change)
-                return accepted, redone[1]
-        emit("call_withheld", {**data, "held": False})
-    answered = decode(*answer)
-    if answered is None:
-        return None
-    return replace(answered[0], invented=tuple(invented)), answered[1]
-
-
-def _unrepeated(
-    agent: Agent,
-    action: StepAction,
-    space: ActionSpace,
-    held: tuple[StepAction, Decoded] | None,
-    task: str,
-    context: str,
-    gate: GateDecision | None,
-    decode: Callable[[ActionSpace, JsonSchemaConstraint], tuple[StepAction, Decoded] | None],
-    emit: Emit,
-) -> tuple[StepAction, Decoded] | None:
-    """The first step's call (`action`, or the `held` call decoded instead of it) decoded
-    again where it repeats a value (`_instead_of_repeated`); `held` as it is, or None,
-    when there is nothing to redo. A held call is redone in its held space, so the
-    arguments held before stay held."""
-    if held is None:
-        return _instead_of_repeated(agent, action, space, task, context, decode, emit)
-    held_space = held_step(agent, action, held[0].invented, space, task, gate)
-    if held_space is None:
-        return held
-    redone = _instead_of_repeated(agent, held[0], held_space[0], task, context, decode, emit)
-    if redone is None:
-        return held
-    kept = replace(redone[0], invented=held[0].invented, held=True)
-    return kept, redone[1]
-
-
-def _instead_of_repeated(
-    agent: Agent,
-    action: StepAction,
-    space: ActionSpace,
-    task: str,
-    context: str,
-    decode: Callable[[ActionSpace, JsonSchemaConstraint], tuple[StepAction, Decoded] | None],
-    emit: Emit,
-) -> tuple[StepAction, Decoded] | None:
-    """The call repeats a value in another argument: the step is decoded again with those
-    arguments held to the task's other values (`unrepeated_step`). None when there is
-    nothing to redo, or the redone call is cut off or invents a value: the step keeps its
-    call."""
-    redo = unrepeated_step(agent, action, space, task)
-    if redo is None:
-        return None
-    repeated, held, constraint = redo
-    redone = decode(held, constraint)
-    accepted = None
-    if redone is not None:
-        accepted = _accepted(agent, redone[0], held, task=task, context=context)
-    data = {"calls": action_items(action.calls), "arguments": repeated}
-    emit("arguments_repeated", {**data, "redone": accepted is not None})
-    if accepted is None or redone is None:
-        return None
-    accepted = replace(accepted, repeated=tuple(repeated))
-    for kind, change in changes(accepted):
-        emit(kind, change)
-    return accepted, redone[1]
-
-
-def _items(action: StepAction) -> list[dict[str, Any]]:
-    return [{"tool": c.tool, "arguments": dict(c.arguments)} for c in action.calls]
+            accepted = self.accepted(redone[0], held)
+        data = {"calls": action_items(action.calls), "arguments": repeated}
+        self.emit("arguments_repeated", {**data, "redone": accepted is not None})
+        if accepted is None or redone is None:
+            return None
+        accepted = replace(accepted, repeated=tuple(repeated))
+        for kind, change in changes(accepted):
+            self.emit(kind, change)
+        return accepted, redone[1]

@@ -413,6 +413,19 @@ def test_forced_strings_are_tokenized_canonically_and_batched(
     assert with_strings.tokens[: len(opening)] == opening
 
 
+def _counting_masks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """From now on, count in the returned list's one item the whole masks decoders compute."""
+    masks = [0]
+    original = Decoder._allowed
+
+    def counting(self: Decoder, matcher: Any) -> np.ndarray:
+        masks[0] += 1
+        return original(self, matcher)
+
+    monkeypatch.setattr(Decoder, "_allowed", counting)
+    return masks
+
+
 @pytest.mark.parametrize("case", [_city_case, _action_case], ids=["city-object", "action"])
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_checking_the_top_token_first_changes_nothing(
@@ -424,21 +437,13 @@ def test_checking_the_top_token_first_changes_nothing(
     decoder = embedded_model._decoder
     compiled = decoder.compile(json_schema_regex(schema), backend=backend)
     prompt = embedded_model.tokenize_prompt(messages)
-    masks = 0
-    original = Decoder._allowed
-
-    def counting(self: Decoder, matcher: Any) -> np.ndarray:
-        nonlocal masks
-        masks += 1
-        return original(self, matcher)
-
-    monkeypatch.setattr(Decoder, "_allowed", counting)
+    masks = _counting_masks(monkeypatch)
     results = {}
     for lazy in (False, True):
-        masks = 0
+        masks[0] = 0
         generation = decoder.generate(prompt, constraint=compiled, max_tokens=64, lazy_mask=lazy)
         record_and_validate(generation.text, schema, embedded_model)
-        results[lazy] = (generation.tokens, masks)
+        results[lazy] = (generation.tokens, masks[0])
     (every_tokens, every_masks), (lazy_tokens, lazy_masks) = results[False], results[True]
     assert lazy_tokens == every_tokens
     assert lazy_masks < every_masks
@@ -470,19 +475,11 @@ def test_the_step_by_step_reference_masks_every_token(
     assert matcher.accepts(invest)
     assert not decoder._allowed(matcher)[invest]
 
-    masks = 0
-    original = Decoder._allowed
-
-    def counting(self: Decoder, matcher: Any) -> np.ndarray:
-        nonlocal masks
-        masks += 1
-        return original(self, matcher)
-
-    monkeypatch.setattr(Decoder, "_allowed", counting)
+    masks = _counting_masks(monkeypatch)
     prompt = embedded_model.tokenize_prompt(user("I invested 5000 dollars. Record it as JSON."))
     generation = decoder.generate(prompt, constraint=compiled, max_tokens=32, fast_forward=False)
     record_and_validate(generation.text, schema, embedded_model)
-    assert masks >= len(generation.tokens)
+    assert masks[0] >= len(generation.tokens)
     assert invest not in generation.tokens
 
 
