@@ -53,14 +53,15 @@ def reviewed(
     task: str,
     context: str,
     gate: GateDecision | None,
-    answer: Step,
+    answer: Callable[[], Step],
     decode: Callable[[ActionSpace, JsonSchemaConstraint], tuple[StepAction, Decoded] | None],
     emit: Emit,
 ) -> tuple[StepAction, Decoded] | None:
     """The first step's `action` (already checked by `check_action`) decoded again where it
-    invents or repeats values, or None when it stands as it is. `answer` is the step to
-    decode when the call is withheld and nothing is held; `gate` the tool gate's decision;
-    `decode(space, constraint)` decodes the step again there, None when that is cut off."""
+    invents or repeats values, or None when it stands as it is. `answer()` gives the step
+    to decode when the call is withheld and nothing is held (asked only then); `gate` is
+    the tool gate's decision; `decode(space, constraint)` decodes the step again there,
+    None when that is cut off."""
     review = _Review(agent, task, context, gate, answer, decode, emit)
     invented = invented_in(agent, action, space, context)
     redone = None
@@ -153,7 +154,7 @@ class _Review(Generic[Decoded]):
     task: str
     context: str
     gate: GateDecision | None
-    answer: Step
+    answer: Callable[[], Step]
     decode: Callable[[ActionSpace, JsonSchemaConstraint], tuple[StepAction, Decoded] | None]
     emit: Emit
 
@@ -187,7 +188,7 @@ class _Review(Generic[Decoded]):
                         self.emit(kind, change)
                     return accepted, redone[1]
             self.emit("call_withheld", {**data, "held": False})
-        answered = self.decode(*self.answer)
+        answered = self.decode(*self.answer())
         if answered is None:
             return None
         return replace(answered[0], invented=tuple(invented)), answered[1]

@@ -806,7 +806,7 @@ class Agent:
             task=task,
             context=context,
             gate=run.gate,
-            answer=self.answer_step(escalations),
+            answer=lambda: self.answer_step(escalations),
             decode=decode,
             emit=lambda kind, data: emit(Event(kind, step, data)),
         )

@@ -205,7 +205,7 @@ def _as_agent_runs(
             task=task,
             context=context,
             gate=p.gate,
-            answer=p.agent.answer_step(),
+            answer=p.agent.answer_step,
             decode=decode,
             emit=lambda kind, data: None,
         )
