@@ -555,6 +555,48 @@ def test_wrong_drafts_are_dropped_from_the_kv_cache(
     assert decoder._evaluated().tolist() == [*prompt, *drafted.tokens]
 
 
+def test_forced_text_the_constraint_cannot_split_yet_is_drafted(
+    embedded_model: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where forced text meets free text (` "` before a string value, ` ` before a number),
+    llguidance forces the text but not its tokens: the tokenizer's split is then evaluated as
+    a draft with the tokens before it, which saves a model call when the model writes it, and
+    the tokens are those of decoding without drafts."""
+    from agentsmall.decoding._lookup import PromptLookup
+
+    messages, schema = _action_case()
+    decoder = embedded_model._decoder
+    compiled = decoder.compile(json_schema_regex(schema), backend="llguidance")
+    prompt = embedded_model.tokenize_prompt(messages)
+    plain = decoder.generate(prompt, constraint=compiled, max_tokens=64, speculate=False)
+    monkeypatch.setattr(PromptLookup, "draft", lambda self, output, limit: [])
+    drafted = decoder.generate(prompt, constraint=compiled, max_tokens=64)
+    record_and_validate(drafted.text, schema, embedded_model)
+    assert drafted.tokens == plain.tokens
+    # `{"a": 12, "b": 7}`: the space before each number is drafted and taken.
+    assert drafted.draft_tokens_accepted >= 2
+    assert decoder._evaluated().tolist() == [*prompt, *drafted.tokens]
+
+
+def test_a_prompt_whose_logits_are_live_is_not_evaluated_again(embedded_model: Any) -> None:
+    """A prompt the KV cache holds exactly, with the logits after it still live, is decoded at
+    once (llama-cpp-python's own generate does the same); once tokens were dropped from the
+    cache those logits are gone, and the last prompt token is evaluated again."""
+    messages, schema = _action_case()
+    decoder = embedded_model._decoder
+    compiled = decoder.compile(json_schema_regex(schema), backend="llguidance")
+    prompt = embedded_model.tokenize_prompt(messages)
+    first = decoder.generate(prompt, constraint=compiled, max_tokens=64)
+    decoder._prefill(prompt)
+    again = decoder.generate(prompt, constraint=compiled, max_tokens=64)
+    assert again.prompt_tokens_evaluated == 0
+    assert again.tokens == first.tokens
+    decoder._drop_kv_from(len(prompt))
+    after_drop = decoder.generate(prompt, constraint=compiled, max_tokens=64)
+    assert after_drop.prompt_tokens_evaluated == 1
+    assert after_drop.tokens == first.tokens
+
+
 def test_a_batch_gives_the_logits_of_one_token_at_a_time(embedded_model: Any) -> None:
     """Built as `make setup` builds llama.cpp (no llamafile kernels), tokens evaluated in one
     batch leave the KV cache and the logits exactly as evaluating them one by one does, so

@@ -136,12 +136,20 @@ class OutlinesMatcher:
         return len(tokens)
 
     def forced_tokens(self) -> list[int]:
+        run = self._forced_run()
+        return list(run.tokens) if run is not None else []
+
+    def forced_text(self) -> bytes:
+        """All of it is in `forced_tokens()`: this backend forces the tokenizer's split."""
+        run = self._forced_run()
+        return run.text if run is not None else b""
+
+    def _forced_run(self) -> ForcedRun | None:
         try:
             state = self._guide.get_state()
         except Exception as exc:
             raise DecodingError(f"the constraint failed to report its state: {exc}") from exc
-        run = self._constraint.forced_run(state, self._tokenize)
-        return list(run.tokens) if run is not None else []
+        return self._constraint.forced_run(state, self._tokenize)
 
     def is_finished(self) -> bool:
         return self._guide.is_finished()

@@ -9,7 +9,8 @@ We drive llama.cpp ourselves instead of handing it a logits processor, for these
 * Fast-forward: when the constraint leaves only one way to go on, the text is appended without
   asking the model (see `_fastforward`), and the whole forced run is evaluated in one batch
   together with the next sampled token, which is much cheaper than one token at a time.
-* Drafts: tokens that followed the same few tokens earlier in the prompt or output are
+* Drafts: tokens that followed the same few tokens earlier in the prompt or output, and the
+  tokens of forced text whose split depends on what follows (` "` before a string value), are
   evaluated in that batch too, and kept as far as the model's own choices agree (`_lookup`,
   `Decoder._speculate`), which needs logits at chosen positions of a batch.
 """
@@ -49,6 +50,9 @@ from agentsmall.errors import ContextOverflowError, DecodingError
 
 T = TypeVar("T")
 
+_MAX_MEMOIZED_TEXTS = 4096
+"""Forced texts whose tokenization a decoder keeps (`Decoder.tokens_of`); a handful per schema."""
+
 Constraint = CompiledConstraint | GrammarConstraint
 """A compiled constraint of either backend: an outlines-core index or an llguidance grammar."""
 
@@ -87,6 +91,15 @@ class Matcher(Protocol):
 
     def forced_tokens(self) -> list[int]:
         """Tokens the constraint forces from here (as the tokenizer writes them), or []."""
+
+    def forced_text(self) -> bytes:
+        """The text the constraint forces from here, or b"". It may go on past
+        `forced_tokens()`: where forced text meets free text (` "` before a string value),
+        the split into tokens depends on what follows (` "` or ` "$`), so that end is a guess
+        worth drafting (see `Decoder.generate`), not a forced token."""
+
+    def valid_prefix(self, tokens: list[int]) -> int:
+        """How many of `tokens`, in order, the constraint allows from here."""
 
     def is_finished(self) -> bool:
         """Whether the text so far is complete (it may still be allowed to go on)."""
@@ -128,6 +141,7 @@ class Decoder:
         self._llguidance: llguidance.LLTokenizer | None = None
         self._llguidance_lock = threading.Lock()
         self._token_of_piece: dict[bytes, int] | None = None
+        self._tokens_of: dict[bytes, list[int]] = {}
         # Drafts need the KV cache to drop the tokens the model did not take; recurrent and
         # hybrid models cannot drop a suffix of their state.
         self._can_drop_kv = not (
@@ -156,6 +170,15 @@ class Decoder:
             return LLGuidanceMatcher(constraint, self.llguidance_tokenizer())
         return OutlinesMatcher(constraint, self._tokenize)
 
+    def tokens_of(self, text: bytes) -> list[int]:
+        """`text` as the model's tokenizer writes it (memoized: forced texts recur)."""
+        tokens = self._tokens_of.get(text)
+        if tokens is None:
+            if len(self._tokens_of) >= _MAX_MEMOIZED_TEXTS:
+                self._tokens_of.clear()
+            tokens = self._tokens_of[text] = self._tokenize(text)
+        return list(tokens)
+
     def token_of_piece(self) -> dict[bytes, int]:
         """Each token's bytes mapped to the token (the lowest id when several share them);
         built on first use, as only a list closing at the end of its budget needs it."""
@@ -175,10 +198,19 @@ class Decoder:
     def _prefill(self, prompt: Sequence[int]) -> int:
         """Make the KV cache hold `prompt`, evaluating only what it does not already hold.
 
-        Returns how many prompt tokens were evaluated. The last prompt token is always
-        evaluated so that its logits are fresh.
+        Returns how many prompt tokens were evaluated. When the cache holds exactly `prompt`
+        and the logits after it are still live (nothing evaluated, dropped or restored since,
+        as llama-cpp-python's own `generate` tracks it in `_requires_eval`), none is, as in
+        that `generate`. Otherwise at least the last prompt token is evaluated, so that its
+        logits are fresh.
         """
         cached = self._evaluated()
+        if (
+            len(cached) == len(prompt)
+            and not self.llm._requires_eval
+            and np.array_equal(cached, np.asarray(prompt))
+        ):
+            return 0
         limit = min(len(cached), len(prompt) - 1)
         common = 0
         if limit > 0:
@@ -254,11 +286,12 @@ class Decoder:
         split of it, while its token check also accepts other splits (`invest` + `ed_amount`
         where the mask has `inv` + `ested_amount`).
         `speculate` (greedy, with `forced_strings`): tokens that followed the last few tokens
-        where they occur earlier in the prompt or output are evaluated alongside as a draft,
-        and the part the model agrees with is kept (see `_speculate`). Tokens are chosen as
-        without drafts, from logits of a batched evaluation: the same logits as one token at a
-        time with exact batches (`LlamaCppModel.exact_batches`), else a near tie may go the
-        other way (docs/BENCHMARKS.md counts how often).
+        where they occur earlier in the prompt or output, and the tokenizer's split of forced
+        text the constraint cannot yet force as tokens (`_Run.forced_head`), are evaluated
+        alongside as a draft, and the part the model agrees with is kept (see `_speculate`).
+        Tokens are chosen as without drafts, from logits of a batched evaluation: the same
+        logits as one token at a time with exact batches (`LlamaCppModel.exact_batches`),
+        else a near tie may go the other way (docs/BENCHMARKS.md counts how often).
         """
         n_ctx = self.llm.n_ctx()
         if len(prompt) + max_tokens > n_ctx:
@@ -429,6 +462,7 @@ class Decoder:
             ) from exc
         llm.input_ids[n_past : n_past + len(tokens)] = tokens
         llm.n_tokens = n_past + len(tokens)
+        llm._requires_eval = False  # the last token's logits are live (until a drop)
         return [
             np.ctypeslib.as_array(llm._ctx.get_logits_ith(j), shape=(self._n_vocab,))
             for j in range(first, len(tokens))
@@ -554,8 +588,13 @@ class _Run:
         )
 
     def draft(self, lookup: PromptLookup, *, limit: int) -> list[int]:
-        """The lookup's draft, cut where the constraint (or free text) would not allow it."""
-        draft = lookup.draft(self.tokens, limit=limit)
+        """Tokens worth evaluating ahead, cut where the constraint (or free text) would not
+        allow them: the tokenizer's split of forced text that the constraint could not force
+        token by token, then what the lookup finds after it."""
+        if limit <= 0:
+            return []
+        head = self.forced_head()[:limit]
+        draft = head + lookup.draft([*self.tokens, *head], limit=limit - len(head))
         if self.matcher is not None:
             return draft[: self.matcher.valid_prefix(draft)] if draft else []
         allowed = self.decoder._free_allowed
@@ -563,6 +602,15 @@ class _Run:
             if not allowed[token] or self.ends_with(token):
                 return draft[:count]
         return draft
+
+    def forced_head(self) -> list[int]:
+        """The tokenizer's own tokens for the text the constraint forces next (` "` after
+        `"expression":`), where they are not forced tokens: the model nearly always writes
+        them, but a longer token could also start there (` "$`), so they are only a draft."""
+        if self.matcher is None:
+            return []
+        text = self.matcher.forced_text()
+        return self.decoder.tokens_of(text) if text else []
 
     def accepts(self, token: int) -> bool:
         """Whether `token` may come next (False may also mean "ask the whole mask")."""

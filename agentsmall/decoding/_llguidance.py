@@ -144,5 +144,11 @@ class LLGuidanceMatcher:
         self._check("compute forced tokens")
         return tokens
 
+    def forced_text(self) -> bytes:
+        """The bytes llguidance says are forced here, also those it does not force as tokens."""
+        text = self._matcher.compute_ff_bytes()
+        self._check("compute forced text")
+        return text
+
     def is_finished(self) -> bool:
         return self._matcher.is_accepting()
