@@ -34,7 +34,7 @@ from agentsmall.decoding._budget import ListBudget
 from agentsmall.decoding._constraint import CompiledConstraint, OutlinesMatcher, compile_regex
 from agentsmall.decoding._llguidance import (
     GrammarConstraint,
-    LLGuidanceMatcher,
+    MatcherFactory,
     compile_grammar,
     llguidance_tokenizer,
 )
@@ -138,7 +138,7 @@ class Decoder:
         self._no_comma = ~comma_tokens(vocabulary.pieces)
         self._no_close_then_comma = ~close_then_comma_tokens(vocabulary.pieces)
         self._closing = closing_tokens(vocabulary.pieces)
-        self._llguidance: llguidance.LLTokenizer | None = None
+        self._llguidance: MatcherFactory | None = None
         self._llguidance_lock = threading.Lock()
         self._token_of_piece: dict[bytes, int] | None = None
         self._tokens_of: dict[bytes, list[int]] = {}
@@ -160,14 +160,18 @@ class Decoder:
 
     def llguidance_tokenizer(self) -> llguidance.LLTokenizer:
         """Built on first use (0.1-1.3 s), then kept for the life of the model."""
+        return self._llguidance_matchers().tokenizer
+
+    def _llguidance_matchers(self) -> MatcherFactory:
         with self._llguidance_lock:
             if self._llguidance is None:
-                self._llguidance = llguidance_tokenizer(self.llm, self.vocabulary)
+                tokenizer = llguidance_tokenizer(self.llm, self.vocabulary)
+                self._llguidance = MatcherFactory(tokenizer)
             return self._llguidance
 
     def _matcher(self, constraint: Constraint) -> Matcher:
         if isinstance(constraint, GrammarConstraint):
-            return LLGuidanceMatcher(constraint, self.llguidance_tokenizer())
+            return self._llguidance_matchers()(constraint)
         return OutlinesMatcher(constraint, self._tokenize)
 
     def tokens_of(self, text: bytes) -> list[int]:
