@@ -10,8 +10,10 @@ One planner step:
 
 Memory makes runs durable: `run(task, session_id=...)` continues a session with its history,
 and a run whose process was killed resumes from its last committed step (a call recorded as
-done is never made again). The prompt of every step is fitted to the model's context window by
-the policy in `agentsmall.memory._compaction`; the database keeps the full record.
+done is never made again; how a run starts or is rebuilt is in `_resume`). The prompt of every
+step is fitted to the model's context window by the policy in `agentsmall.memory._compaction`;
+the database keeps the full record. What a run returns and reports (`Step`, `RunResult`,
+`Event`) is defined in `_results` and exported here.
 """
 
 from __future__ import annotations
@@ -19,10 +21,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from agentsmall import _audit
@@ -41,6 +42,8 @@ from agentsmall._grounding import changes, check_action, conversation_text
 from agentsmall._native import NativePlanner
 from agentsmall._prompts import prompts
 from agentsmall._relevance import GateDecision, ToolGate
+from agentsmall._results import Event, EventCallback, RunResult, RunStatus, Step
+from agentsmall._resume import RunState, open_run, step_of
 from agentsmall._review import reviewed
 from agentsmall._runner import (
     CallOutcome,
@@ -50,7 +53,7 @@ from agentsmall._runner import (
     unknown_tool_outcome,
 )
 from agentsmall._tool import Tool, as_tool
-from agentsmall.errors import ConfigError, ContextOverflowError, DecodingError, MemoryStoreError
+from agentsmall.errors import ConfigError, ContextOverflowError, DecodingError
 from agentsmall.memory import Fact, Memory, StepRecord, using_memory
 from agentsmall.memory._compaction import Turn, TurnKind, fit
 from agentsmall.models import (
@@ -62,109 +65,11 @@ from agentsmall.models import (
     load_model,
 )
 
-RunStatus = Literal["completed", "max_steps", "error"]
-
-
-@dataclass(frozen=True)
-class Step:
-    """One tool call the agent made (or one planner step that failed to produce a call)."""
-
-    step: int
-    tool: str | None
-    arguments: dict[str, Any] | None
-    result: Any
-    error: str | None
-    seconds: float
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "step": self.step,
-            "tool": self.tool,
-            "arguments": self.arguments,
-            "result": self.result,
-            "error": self.error,
-            "seconds": round(self.seconds, 4),
-        }
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """What a run produced. `output` is None when the run ended without a final answer."""
-
-    output: str | None
-    steps: list[Step]
-    session_id: str
-    status: RunStatus = "completed"
-    error: str | None = None
-    run_id: int | None = None
-    stats: dict[str, Any] = field(default_factory=dict)
-    escalations: list[Escalation] = field(default_factory=list)
-    """Sub-steps handed to the reasoner, in order (see `agentsmall._escalation`)."""
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "session_id": self.session_id,
-            "run_id": self.run_id,
-            "status": self.status,
-            "output": self.output,
-            "error": self.error,
-            "steps": [s.as_dict() for s in self.steps],
-            "escalations": [e.as_dict() for e in self.escalations],
-            "stats": self.stats,
-        }
-
-
-@dataclass(frozen=True)
-class Event:
-    """Something that happened during a run, for CLIs, REPLs and embedding apps to show.
-
-    kinds: "run_started", "tools_ranked" (the tool gate's decision: `GateDecision.as_dict()`),
-    "step_started", "text" (streamed output), "arguments_left_out" (optional arguments, and
-    further calls, the conversation does not ground), "copies_repaired" (names the model
-    miscopied from the task, replaced by what the task writes), "call_withheld" (a first call
-    with required values nothing gave: the step answers instead), "arguments_repeated" (a first
-    call whose argument repeats an earlier one's value: decoded again, `redone`, with the
-    task's other values), "percentages_as_fractions" (numbers the task wrote as percentages,
-    passed as fractions), "numbers_scaled" ("50 million" passed as 50000000),
-    "dates_formatted" (dates in the layout their parameter declares, or the task's),
-    "repeats_dropped" (list items repeated more often than the conversation writes them),
-    "calls_added" (calls for the other values of a list in the task), "tool_call",
-    "tool_result", "step_error", "escalation" (data: `Escalation.as_dict()`), "final_answer",
-    "run_finished".
-    """
-
-    kind: str
-    step: int = 0
-    data: dict[str, Any] = field(default_factory=dict)
-
-
-EventCallback = Callable[[Event], None]
-
-
 DEFAULT_GATE = ToolGate()
 ANSWER_ONLY = GateDecision(scores={}, offered=())
 """Step 1's decision when its call was withheld for invented values: it answers instead."""
 
 DEFAULT_INSTRUCTIONS = "You are a careful assistant that uses tools to get exact answers."
-
-
-@dataclass
-class _Run:
-    """The state of one run in progress: where it is recorded and what the model has seen."""
-
-    session_id: str
-    run_id: int
-    system: str
-    history: list[Turn]
-    steps: list[Step] = field(default_factory=list)
-    next_step: int = 1
-    resumed: bool = False
-    pending: tuple[int, list[dict[str, Any]]] | None = None
-    """A step whose calls were chosen (and recorded) but whose results were not all recorded."""
-    final: str | None = None
-    """The final answer, when it was recorded before the process died."""
-    gate: GateDecision | None = None
-    """The tool gate's decision for step 1, when the gate ran."""
 
 
 class Agent:
@@ -307,7 +212,7 @@ class Agent:
         if not task or not task.strip():
             raise ConfigError("the task is empty: say what the agent should do")
         emit = on_event or (lambda _event: None)
-        run = self._open_run(task, session_id)
+        run = open_run(self, task, session_id)
         started_data: dict[str, Any] = {"session_id": run.session_id, "task": task}
         if run.resumed:
             started_data.update(resumed=True, run_id=run.run_id, from_step=run.next_step)
@@ -518,7 +423,7 @@ class Agent:
         template = prompts().get_template("observation.jinja")
         return template.render(outcomes=outcomes, json_actions=self.native is None).strip()
 
-    def _prompt(self, run: _Run) -> list[ChatMessage]:
+    def _prompt(self, run: RunState) -> list[ChatMessage]:
         """The chat for the next step, fitted to the context window (see `_compaction`).
 
         The budget leaves room for the longest reply a step may produce; a prompt that does
@@ -534,7 +439,7 @@ class Agent:
         )
         return messages  # type: ignore[return-value]
 
-    def _native_prompt(self, run: _Run) -> NativePrompt:
+    def _native_prompt(self, run: RunState) -> NativePrompt:
         """The native prompt of the next step, fitted the same way (see `agentsmall._native`)."""
         assert self.native is not None
         budget = self.model.context_length - self.max_tokens_per_step
@@ -551,87 +456,7 @@ class Agent:
 
     # -- runs: new, continued, resumed -----------------------------------------------------------
 
-    def _open_run(self, task: str, session_id: str | None) -> _Run:
-        """Start a run in a new or existing session, or resume the session's unfinished run.
-
-        The last run of the session is resumed when it never finished (killed: "running") or
-        was interrupted (Ctrl-C), and was given the same task. An unfinished run of another
-        task is closed as interrupted and becomes history, like every finished run.
-        """
-        existing = self.memory.session(session_id) if session_id is not None else None
-        session_id = self.memory.start_session(
-            session_id=session_id, agent=self.name, model=self.model.name
-        )
-        runs = self.memory.runs(session_id) if existing is not None else []
-        last = runs[-1] if runs else None
-        if last is not None and last["status"] in ("running", "interrupted"):
-            _refuse_if_alive(session_id, last)
-            if last["task"] == task:
-                resumed = self._resume(session_id, last, [r["id"] for r in runs[:-1]])
-                if resumed is not None:
-                    return resumed
-            if last["status"] == "running":
-                self.memory.finish_run(last["id"], status="interrupted", output=None)
-        # Stored retention settings are applied as sessions start; this one is always kept.
-        self.memory.prune(spare=session_id)
-        history = self._earlier_history(session_id, [r["id"] for r in runs])
-        run_id = self.memory.start_run(session_id=session_id, task=task)
-        system = self.system_prompt(self._facts_for(task, session_id))
-        run = _Run(session_id, run_id, system, history)
-        self.memory.add_message(session_id=session_id, run_id=run_id, role="system", content=system)
-        self._add_turn(run, "user", task, "task", None)
-        return run
-
-    def _facts_for(self, task: str, session_id: str) -> list[Fact]:
-        if not self.recall_facts:
-            return []
-        return self.memory.recall(
-            task, agent=self.name, session_id=session_id, limit=self.recall_facts
-        )
-
-    def _earlier_history(self, session_id: str, run_ids: Sequence[int]) -> list[Turn]:
-        """The last messages of the session's earlier runs, starting at a task."""
-        if not run_ids or not self.max_history_messages:
-            return []
-        wanted = set(run_ids)
-        turns = [
-            _turn(row)
-            for row in self.memory.messages(session_id)
-            if row["run_id"] in wanted and row["role"] != "system"
-        ][-self.max_history_messages :]
-        while turns and turns[0].kind != "task":
-            turns.pop(0)
-        return turns
-
-    def _resume(self, session_id: str, last: dict[str, Any], earlier: list[int]) -> _Run | None:
-        """The unfinished run `last`, rebuilt from what it recorded; None if it cannot be."""
-        rows = [r for r in self.memory.run_messages(last["id"]) if r["role"] != "system"]
-        if not rows or rows[0]["role"] != "user" or rows[0]["step"] is not None:
-            return None
-        if any(r["step"] is None for r in rows[1:]):  # recorded before messages had steps
-            return None
-        recorded = self.memory.steps(session_id, last["id"])
-        run = _Run(
-            session_id,
-            last["id"],
-            self.system_prompt(self._facts_for(last["task"], session_id)),
-            self._earlier_history(session_id, earlier) + [_turn(r) for r in rows],
-            steps=[_step_from_row(r) for r in recorded],
-            resumed=True,
-        )
-        done = max([r["step"] for r in rows[1:]] + [r["step"] for r in recorded], default=0)
-        run.next_step = done + 1
-        tail = rows[-1]
-        if tail["role"] == "assistant":
-            items = json.loads(tail["content"])
-            if items and items[0].get("tool") == "final_answer":
-                run.final = str(items[0]["arguments"]["answer"])
-            else:
-                run.pending = (tail["step"], items)
-        self.memory.reopen_run(run.run_id)
-        return run
-
-    async def _finish_pending_step(self, run: _Run, emit: EventCallback) -> None:
+    async def _finish_pending_step(self, run: RunState, emit: EventCallback) -> None:
         """Complete the step that was in flight: run only the calls not recorded as done."""
         assert run.pending is not None
         step, items = run.pending
@@ -656,7 +481,7 @@ class Agent:
                 row["seconds"],
                 self.max_observation_chars,
             )
-            done[index] = (_step_from_row(row), outcome)
+            done[index] = (step_of(row), outcome)
         if missing:
             first = next(iter(rows.values()), None)
             record = _StepContext(
@@ -772,7 +597,7 @@ class Agent:
 
     def _reviewed(
         self,
-        run: _Run,
+        run: RunState,
         step: int,
         escalations: Sequence[dict[str, Any]],
         space: ActionSpace,
@@ -910,14 +735,16 @@ class Agent:
             return _outcome(ESCALATE, arguments, answer, None, 0.0, self.max_observation_chars)
         return await self._escalate(ctx.session_id, ctx.run_id, ctx.step, problem, "planner", emit)
 
-    async def _escalate_before_planning(self, run: _Run, task: str, emit: EventCallback) -> None:
+    async def _escalate_before_planning(
+        self, run: RunState, task: str, emit: EventCallback
+    ) -> None:
         """The policy escalates the task: the answer is an observation before step 1 (step 0)."""
         outcome = await self._escalate(run.session_id, run.run_id, 0, task, "task", emit)
         note = "The task was handed to the reasoning model first.\n"
         self._add_turn(run, "user", note + self._observations([outcome]), "observation", 0)
 
     async def _escalate_substeps(
-        self, run: _Run, step: int, calls: Sequence[Any], emit: EventCallback
+        self, run: RunState, step: int, calls: Sequence[Any], emit: EventCallback
     ) -> list[CallOutcome]:
         """Escalate the step's tool-call arguments that read as math (the `auto` policy)."""
         if self.escalator is None:
@@ -932,7 +759,7 @@ class Agent:
 
     def _add_turn(
         self,
-        run: _Run,
+        run: RunState,
         role: str,
         content: str,
         kind: TurnKind,
@@ -980,53 +807,6 @@ class Agent:
     def _record_failed_step(self, ctx: _StepContext, problem: str, seconds: float) -> Step:
         self.memory.add_step(ctx.record(0, None, None, None, problem, seconds))
         return Step(ctx.step, None, None, None, problem, seconds)
-
-
-def _turn(row: dict[str, Any]) -> Turn:
-    """A recorded message as a history turn."""
-    kind: TurnKind
-    if row["role"] == "assistant":
-        kind = "action"
-    elif row["step"] is None:
-        kind = "task"
-    else:
-        kind = "observation"
-    return Turn(row["role"], row["content"], kind, row["run_id"], row["step"])
-
-
-def _step_from_row(row: dict[str, Any]) -> Step:
-    return Step(
-        row["step"], row["tool"], row["arguments"], row["result"], row["error"], row["seconds"]
-    )
-
-
-def _alive(pid: int) -> bool:
-    """Whether a process of this host is alive (POSIX only: elsewhere, assume it is not)."""
-    if os.name != "posix":
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _refuse_if_alive(session_id: str, run: dict[str, Any]) -> None:
-    """Refuse to resume a run that another live process on this machine is still running."""
-    pid, host = run.get("pid"), run.get("host")
-    if (
-        run["status"] == "running"
-        and pid
-        and pid != os.getpid()
-        and host == socket.gethostname()
-        and _alive(int(pid))
-    ):
-        raise MemoryStoreError(
-            f"Session {session_id!r} is being run right now by process {pid} (run {run['id']}). "
-            "Wait for it to finish, stop it, or use another session id."
-        )
 
 
 def action_text(action: StepAction) -> str:
