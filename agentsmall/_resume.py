@@ -93,7 +93,7 @@ def _earlier_history(agent: Agent, session_id: str, run_ids: Sequence[int]) -> l
         return []
     wanted = set(run_ids)
     turns = [
-        turn_of(row)
+        _turn_of(row)
         for row in agent.memory.messages(session_id)
         if row["run_id"] in wanted and row["role"] != "system"
     ][-agent.max_history_messages :]
@@ -116,7 +116,7 @@ def _resumed(
         session_id,
         last["id"],
         agent.system_prompt(_facts_for(agent, last["task"], session_id)),
-        _earlier_history(agent, session_id, earlier) + [turn_of(r) for r in rows],
+        _earlier_history(agent, session_id, earlier) + [_turn_of(r) for r in rows],
         steps=[step_of(r) for r in recorded],
         resumed=True,
     )
@@ -133,7 +133,7 @@ def _resumed(
     return run
 
 
-def turn_of(row: dict[str, Any]) -> Turn:
+def _turn_of(row: dict[str, Any]) -> Turn:
     """A recorded message as a history turn."""
     kind: TurnKind
     if row["role"] == "assistant":

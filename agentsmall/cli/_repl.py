@@ -17,9 +17,12 @@ import argparse
 import asyncio
 import json
 import queue
+import signal
+import threading
 import time
 import uuid
-from contextlib import suppress
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -153,27 +156,32 @@ class Repl:
         background.start()
         stopping = False
         outcome: Item | None = None
-        while outcome is None:
-            try:
+        with _ctrl_c_sets(interrupted := threading.Event()):
+            while outcome is None:
                 try:
-                    item = background.queue.get(timeout=0.1)
-                except queue.Empty:
-                    if not background.thread.is_alive() and background.queue.empty():
-                        break  # its last item was lost to a Ctrl-C between get and handling
-                    continue
-                if item.kind in ("done", "error"):
-                    outcome = item
-                elif item.kind == "confirm" and item.request is not None:
-                    self._ask(item.request, background)
-                elif item.event is not None:
-                    self._show(item.event)
-            except KeyboardInterrupt:
-                self._stop_spinner()
-                self._end_stream()
-                if not stopping:
-                    self.console.print("[yellow]^C stopping…[/]")
-                    background.stop()
-                    stopping = True
+                    if interrupted.is_set():
+                        interrupted.clear()
+                        raise KeyboardInterrupt
+                    try:
+                        item = background.queue.get(timeout=0.1)
+                    except queue.Empty:
+                        if not background.thread.is_alive() and background.queue.empty():
+                            break  # its last item was lost to a Ctrl-C between get and handling
+                        continue
+                    if item.kind in ("done", "error"):
+                        outcome = item
+                    elif item.kind == "confirm" and item.request is not None:
+                        with _ctrl_c_raises():
+                            self._ask(item.request, background)
+                    elif item.event is not None:
+                        self._show(item.event)
+                except KeyboardInterrupt:
+                    self._stop_spinner()
+                    self._end_stream()
+                    if not stopping:
+                        self.console.print("[yellow]^C stopping…[/]")
+                        background.stop()
+                        stopping = True
         background.thread.join()
         self.current = None
         self._stop_spinner()
@@ -510,6 +518,37 @@ class Repl:
         if length:
             with suppress(ValueError):
                 readline.remove_history_item(length - 1)
+
+
+@contextmanager
+def _ctrl_c_sets(flag: threading.Event) -> Iterator[None]:
+    """While a run shows its progress, Ctrl-C only sets `flag`, which the loop reads.
+
+    Raised as KeyboardInterrupt, a Ctrl-C can land inside code that drops it (one that lands
+    in a finalizer the garbage collector runs is reported and dropped), and the run went on:
+    it happened once in the pty test. A flag cannot be lost. Only in the main thread, the one
+    where Python lets a handler be installed."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: flag.set())
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextmanager
+def _ctrl_c_raises() -> Iterator[None]:
+    """Ctrl-C as KeyboardInterrupt again, for a question answered at the keyboard."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _new_session_id() -> str:
