@@ -50,9 +50,6 @@ from agentsmall.errors import ContextOverflowError, DecodingError
 
 T = TypeVar("T")
 
-_MAX_MEMOIZED_TEXTS = 4096
-"""Forced texts whose tokenization a decoder keeps (`Decoder.tokens_of`); a handful per schema."""
-
 Constraint = CompiledConstraint | GrammarConstraint
 """A compiled constraint of either backend: an outlines-core index or an llguidance grammar."""
 
@@ -141,7 +138,6 @@ class Decoder:
         self._llguidance: MatcherFactory | None = None
         self._llguidance_lock = threading.Lock()
         self._token_of_piece: dict[bytes, int] | None = None
-        self._tokens_of: dict[bytes, list[int]] = {}
         # Drafts need the KV cache to drop the tokens the model did not take; recurrent and
         # hybrid models cannot drop a suffix of their state.
         self._can_drop_kv = not (
@@ -173,15 +169,6 @@ class Decoder:
         if isinstance(constraint, GrammarConstraint):
             return self._llguidance_matchers()(constraint)
         return OutlinesMatcher(constraint, self._tokenize)
-
-    def tokens_of(self, text: bytes) -> list[int]:
-        """`text` as the model's tokenizer writes it (memoized: forced texts recur)."""
-        tokens = self._tokens_of.get(text)
-        if tokens is None:
-            if len(self._tokens_of) >= _MAX_MEMOIZED_TEXTS:
-                self._tokens_of.clear()
-            tokens = self._tokens_of[text] = self._tokenize(text)
-        return list(tokens)
 
     def token_of_piece(self) -> dict[bytes, int]:
         """Each token's bytes mapped to the token (the lowest id when several share them);
@@ -614,7 +601,7 @@ class _Run:
         if self.matcher is None:
             return []
         text = self.matcher.forced_text()
-        return self.decoder.tokens_of(text) if text else []
+        return self.decoder._tokenize(text) if text else []
 
     def accepts(self, token: int) -> bool:
         """Whether `token` may come next (False may also mean "ask the whole mask")."""
