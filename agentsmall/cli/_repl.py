@@ -21,7 +21,7 @@ import signal
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -156,7 +156,12 @@ class Repl:
         background.start()
         stopping = False
         outcome: Item | None = None
-        with _ctrl_c_sets(interrupted := threading.Event()):
+        # While the run shows its progress, Ctrl-C only sets a flag the loop reads. Raised as
+        # KeyboardInterrupt it can land inside code that drops it (a finalizer run by the
+        # garbage collector reports and drops one), and once in the pty test it was lost and
+        # the run went on (where, was not found). A flag cannot be lost.
+        interrupted = threading.Event()
+        with _on_ctrl_c(lambda signum, frame: interrupted.set()):
             while outcome is None:
                 try:
                     if interrupted.is_set():
@@ -171,7 +176,7 @@ class Repl:
                     if item.kind in ("done", "error"):
                         outcome = item
                     elif item.kind == "confirm" and item.request is not None:
-                        with _ctrl_c_raises():
+                        with _on_ctrl_c(signal.default_int_handler):  # a question: Ctrl-C raises
                             self._ask(item.request, background)
                     elif item.event is not None:
                         self._show(item.event)
@@ -521,30 +526,13 @@ class Repl:
 
 
 @contextmanager
-def _ctrl_c_sets(flag: threading.Event) -> Iterator[None]:
-    """While a run shows its progress, Ctrl-C only sets `flag`, which the loop reads.
-
-    Raised as KeyboardInterrupt, a Ctrl-C can land inside code that drops it (one that lands
-    in a finalizer the garbage collector runs is reported and dropped), and the run went on:
-    it happened once in the pty test. A flag cannot be lost. Only in the main thread, the one
-    where Python lets a handler be installed."""
+def _on_ctrl_c(handler: Callable[[int, Any], None]) -> Iterator[None]:
+    """Ctrl-C goes to `handler` inside the block (only in the main thread: the one where Python
+    lets a handler be installed), to the handler before it after."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: flag.set())
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-@contextmanager
-def _ctrl_c_raises() -> Iterator[None]:
-    """Ctrl-C as KeyboardInterrupt again, for a question answered at the keyboard."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    previous = signal.signal(signal.SIGINT, handler)
     try:
         yield
     finally:
